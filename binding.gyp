@@ -1,0 +1,54 @@
+{
+  # Sources come from scripts/native-sources.js, which CMakeLists.txt reads too.
+  # Each ISA's kernels build in their own static library with their own target
+  # flags; the addon picks among them at run time (native/runtime/cpu_features).
+  # No -march=native and no -ffast-math: the binary must run on any x86-64 CPU
+  # and give IEEE results.
+  "variables": {
+    "kiln_common_flags": ["-O3", "-std=c++17", "-fPIC", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+  },
+  "targets": [
+    {
+      "target_name": "kiln_avx2",
+      "type": "static_library",
+      "conditions": [
+        ["target_arch=='x64'", {
+          "sources": ["<!@(node scripts/native-sources.js avx2)"],
+          "cflags_cc": ["<@(kiln_common_flags)", "-mavx2", "-mfma"]
+        }]
+      ],
+      "cflags_cc!": ["-fno-exceptions"],
+      "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-std=c++17", "-mavx2", "-mfma"] }
+    },
+    {
+      "target_name": "kiln_avx512",
+      "type": "static_library",
+      "conditions": [
+        ["target_arch=='x64'", {
+          "sources": ["<!@(node scripts/native-sources.js avx512)"],
+          "cflags_cc": ["<@(kiln_common_flags)", "-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma"]
+        }]
+      ],
+      "cflags_cc!": ["-fno-exceptions"],
+      "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-std=c++17", "-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma"] }
+    },
+    {
+      "target_name": "kiln",
+      "sources": ["<!@(node scripts/native-sources.js common)"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "dependencies": [
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except",
+        "kiln_avx2",
+        "kiln_avx512"
+      ],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags_cc": ["<@(kiln_common_flags)"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "ldflags": ["-pthread"],
+      "xcode_settings": {
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "OTHER_CPLUSPLUSFLAGS": ["-O3", "-std=c++17"]
+      }
+    }
+  ]
+}

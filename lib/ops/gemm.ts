@@ -1,0 +1,2 @@
+// PLACEHOLDER: filled by the work on this area.
+export {};

@@ -1,0 +1,176 @@
+#include "arguments.h"
+
+#include <cmath>
+
+namespace kiln {
+namespace addon {
+namespace {
+
+std::string describe(const Napi::Value& value) {
+  if (value.IsUndefined()) return "undefined";
+  if (value.IsNull()) return "null";
+  if (value.IsBoolean()) return "a boolean";
+  if (value.IsNumber()) {
+    const double number = value.As<Napi::Number>().DoubleValue();
+    if (std::isnan(number)) return "NaN";
+    std::string text = std::to_string(number);
+    // Trim "3.000000" to "3" for readability.
+    if (number == std::floor(number) && std::fabs(number) < 1e15) text = std::to_string(static_cast<int64_t>(number));
+    return text;
+  }
+  if (value.IsString()) return "a string";
+  if (value.IsTypedArray()) {
+    const auto array = value.As<Napi::TypedArray>();
+    switch (array.TypedArrayType()) {
+      case napi_float32_array: return "a Float32Array";
+      case napi_float64_array: return "a Float64Array";
+      case napi_int32_array: return "an Int32Array";
+      case napi_uint8_array: return "a Uint8Array";
+      default: return "another TypedArray";
+    }
+  }
+  if (value.IsArray()) return "an Array";
+  if (value.IsFunction()) return "a function";
+  if (value.IsObject()) return "an object";
+  return "an unsupported value";
+}
+
+Napi::Value argumentAt(const Napi::CallbackInfo& info, size_t index) {
+  return index < info.Length() ? info[index] : info.Env().Undefined();
+}
+
+template <typename Element>
+Element* typedArrayArgument(const Napi::CallbackInfo& info, size_t index, const std::string& function,
+                            const std::string& argument, int64_t expectedLength, napi_typedarray_type type,
+                            const char* typeName) {
+  Napi::Value value = argumentAt(info, index);
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) {
+    throwTypeError(info.Env(), function, argument, typeName, describe(value));
+  }
+  auto array = value.As<Napi::TypedArrayOf<Element>>();
+  const int64_t length = static_cast<int64_t>(array.ElementLength());
+  if (expectedLength >= 0 && length != expectedLength) {
+    throwRangeError(info.Env(), function, argument,
+                    std::string(typeName) + " of length " + std::to_string(expectedLength),
+                    "length " + std::to_string(length));
+  }
+  if (length > 0 && array.ArrayBuffer().Data() == nullptr) {
+    throwTypeError(info.Env(), function, argument, "an attached buffer", "a detached buffer");
+  }
+  return array.Data();
+}
+
+}  // namespace
+
+void throwTypeError(Napi::Env env, const std::string& function, const std::string& argument,
+                    const std::string& expected, const std::string& received) {
+  throw Napi::TypeError::New(env, "kiln." + function + ": expected " + expected + " for '" + argument +
+                                      "' but received " + received);
+}
+
+void throwRangeError(Napi::Env env, const std::string& function, const std::string& argument,
+                     const std::string& expected, const std::string& received) {
+  throw Napi::RangeError::New(env, "kiln." + function + ": expected " + expected + " for '" + argument +
+                                       "' but received " + received);
+}
+
+float* float32ArrayArgument(const Napi::CallbackInfo& info, size_t index, const std::string& function,
+                            const std::string& argument, int64_t expectedLength) {
+  return typedArrayArgument<float>(info, index, function, argument, expectedLength, napi_float32_array,
+                                   "a Float32Array");
+}
+
+float* optionalFloat32ArrayArgument(const Napi::CallbackInfo& info, size_t index, const std::string& function,
+                                    const std::string& argument, int64_t expectedLength) {
+  Napi::Value value = argumentAt(info, index);
+  if (value.IsNull() || value.IsUndefined()) return nullptr;
+  return float32ArrayArgument(info, index, function, argument, expectedLength);
+}
+
+int32_t* int32ArrayArgument(const Napi::CallbackInfo& info, size_t index, const std::string& function,
+                            const std::string& argument, int64_t expectedLength) {
+  return typedArrayArgument<int32_t>(info, index, function, argument, expectedLength, napi_int32_array,
+                                     "an Int32Array");
+}
+
+int64_t integerArgument(const Napi::CallbackInfo& info, size_t index, const std::string& function,
+                        const std::string& argument, int64_t minimum, int64_t maximum) {
+  Napi::Value value = argumentAt(info, index);
+  const std::string expected =
+      "an integer in [" + std::to_string(minimum) + ", " + std::to_string(maximum) + "]";
+  if (!value.IsNumber()) throwTypeError(info.Env(), function, argument, expected, describe(value));
+  const double number = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(number) || number != std::floor(number) || number < static_cast<double>(minimum) ||
+      number > static_cast<double>(maximum)) {
+    throwRangeError(info.Env(), function, argument, expected, describe(value));
+  }
+  return static_cast<int64_t>(number);
+}
+
+double numberArgument(const Napi::CallbackInfo& info, size_t index, const std::string& function,
+                      const std::string& argument) {
+  Napi::Value value = argumentAt(info, index);
+  if (!value.IsNumber()) throwTypeError(info.Env(), function, argument, "a finite number", describe(value));
+  const double number = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(number)) throwRangeError(info.Env(), function, argument, "a finite number", describe(value));
+  return number;
+}
+
+bool booleanArgument(const Napi::CallbackInfo& info, size_t index, const std::string& function,
+                     const std::string& argument) {
+  Napi::Value value = argumentAt(info, index);
+  if (!value.IsBoolean()) throwTypeError(info.Env(), function, argument, "a boolean", describe(value));
+  return value.As<Napi::Boolean>().Value();
+}
+
+Napi::Object objectArgument(const Napi::CallbackInfo& info, size_t index, const std::string& function,
+                            const std::string& argument) {
+  Napi::Value value = argumentAt(info, index);
+  if (!value.IsObject() || value.IsArray() || value.IsTypedArray() || value.IsFunction()) {
+    throwTypeError(info.Env(), function, argument, "an options object", describe(value));
+  }
+  return value.As<Napi::Object>();
+}
+
+int64_t integerPropertyOr(Napi::Env env, Napi::Object object, const std::string& function,
+                          const std::string& property, int64_t minimum, int64_t maximum, int64_t fallback) {
+  Napi::Value value = object.Get(property);
+  if (value.IsUndefined()) return fallback;
+  const std::string expected =
+      "an integer in [" + std::to_string(minimum) + ", " + std::to_string(maximum) + "]";
+  if (!value.IsNumber()) throwTypeError(env, function, property, expected, describe(value));
+  const double number = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(number) || number != std::floor(number) || number < static_cast<double>(minimum) ||
+      number > static_cast<double>(maximum)) {
+    throwRangeError(env, function, property, expected, describe(value));
+  }
+  return static_cast<int64_t>(number);
+}
+
+int64_t integerProperty(Napi::Env env, Napi::Object object, const std::string& function,
+                        const std::string& property, int64_t minimum, int64_t maximum) {
+  if (object.Get(property).IsUndefined()) {
+    throwTypeError(env, function, property,
+                   "an integer in [" + std::to_string(minimum) + ", " + std::to_string(maximum) + "]",
+                   "undefined");
+  }
+  return integerPropertyOr(env, object, function, property, minimum, maximum, minimum);
+}
+
+int64_t checkedProduct(Napi::Env env, const std::string& function, const std::string& argument,
+                       std::initializer_list<int64_t> factors) {
+  constexpr int64_t kLimit = int64_t(1) << 53;
+  int64_t product = 1;
+  for (int64_t factor : factors) {
+    if (factor < 0) throwRangeError(env, function, argument, "non-negative dimensions", std::to_string(factor));
+    if (factor != 0 && product > kLimit / factor) {
+      throwRangeError(env, function, argument, "a shape whose element count fits in 2^53",
+                      "a shape whose element count overflows");
+    }
+    product *= factor;
+  }
+  return product;
+}
+
+}  // namespace addon
+}  // namespace kiln

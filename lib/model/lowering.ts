@@ -1,0 +1,72 @@
+// Lowers a model's DAG to a native plan spec: one buffer per produced tensor
+// (flatten and input alias their input), the parameters in model order, and
+// each layer's ops in topological order.
+import type { SymbolicTensor } from '../layers/layer';
+import { shapeSize } from '../validate';
+import type { PlanOptimizer, PlanSpec } from './plan-spec';
+
+export interface WeightEntry {
+  /** "layer/param" */
+  key: string;
+  layer: string;
+  param: string;
+  shape: number[];
+  trainable: boolean;
+}
+
+export interface LoweringOptions {
+  maxBatch: number;
+  loss: 'softmaxCrossEntropy' | 'meanSquaredError';
+  optimizer: PlanOptimizer;
+  /** Drop the output layer's softmax: the loss works on logits. */
+  stripOutputSoftmax: boolean;
+  seed: number;
+}
+
+export function lowerModel(nodes: SymbolicTensor[], output: SymbolicTensor, weights: WeightEntry[], options: LoweringOptions): { spec: PlanSpec; bufferOf: Map<number, number> } {
+  const bufferSampleSizes: number[] = [];
+  const newBuffer = (size: number) => {
+    bufferSampleSizes.push(size);
+    return bufferSampleSizes.length - 1;
+  };
+  const paramIndex = new Map(weights.map((weight, index) => [weight.key, index]));
+  const bufferOf = new Map<number, number>();
+  const ops: PlanSpec['ops'] = [];
+  let layerIndex = 0;
+  for (const node of nodes) {
+    layerIndex++;
+    if (node.inputs.length === 0) {
+      bufferOf.set(node.id, newBuffer(shapeSize(node.shape)));
+      continue;
+    }
+    const layer = node.layer;
+    const lowered = layer.lower(
+      {
+        inputBuffers: node.inputs.map((input) => bufferOf.get(input.id)!),
+        newBuffer,
+        param: (name) => {
+          const index = paramIndex.get(`${layer.name}/${name}`);
+          if (index === undefined) throw new Error(`kiln.compile: layer '${layer.name}' has no parameter '${name}'`);
+          return index;
+        },
+        seed: (options.seed * 1000003 + layerIndex * 7919) >>> 0,
+        stripActivation: node === output && options.stripOutputSoftmax,
+      },
+      node.inputs.map((input) => input.shape),
+      node.shape,
+    );
+    ops.push(...lowered.ops);
+    bufferOf.set(node.id, lowered.output);
+  }
+  const spec: PlanSpec = {
+    maxBatch: options.maxBatch,
+    bufferSampleSizes,
+    inputBuffer: 0,
+    outputBuffer: bufferOf.get(output.id)!,
+    params: weights.map((weight) => ({ name: weight.key, size: shapeSize(weight.shape), trainable: weight.trainable })),
+    ops,
+    loss: options.loss,
+    optimizer: options.optimizer,
+  };
+  return { spec, bufferOf };
+}

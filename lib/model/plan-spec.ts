@@ -1,0 +1,114 @@
+// The plan spec handed to the native Plan constructor (native/graph/plan.h).
+// Buffer sizes are per sample; the plan multiplies by its batch size.
+
+export type PlanActivation = 'linear' | 'relu' | 'sigmoid' | 'tanh';
+
+export interface ConvGeometry {
+  inH: number;
+  inW: number;
+  inC: number;
+  outC: number;
+  kernelH: number;
+  kernelW: number;
+  strideH: number;
+  strideW: number;
+  padTop: number;
+  padBottom: number;
+  padLeft: number;
+  padRight: number;
+  dilationH: number;
+  dilationW: number;
+}
+
+export interface PoolGeometry {
+  inH: number;
+  inW: number;
+  channels: number;
+  windowH: number;
+  windowW: number;
+  strideH: number;
+  strideW: number;
+  padTop: number;
+  padBottom: number;
+  padLeft: number;
+  padRight: number;
+}
+
+export interface PlanOp {
+  type:
+    | 'conv2d'
+    | 'dense'
+    | 'maxPool2d'
+    | 'avgPool2d'
+    | 'globalAvgPool2d'
+    | 'activation'
+    | 'softmax'
+    | 'batchNorm'
+    | 'dropout'
+    | 'add'
+    | 'concatenate';
+  name: string;
+  inputs: number[];
+  output: number;
+  params: number[];
+  activation?: PlanActivation;
+  conv?: ConvGeometry;
+  pool?: PoolGeometry;
+  inFeatures?: number;
+  units?: number;
+  spatial?: number;
+  channels?: number;
+  epsilon?: number;
+  momentum?: number;
+  rate?: number;
+  seed?: number;
+  concatChannels?: number[];
+}
+
+export interface PlanParam {
+  name: string;
+  size: number;
+  trainable: boolean;
+}
+
+export interface PlanOptimizer {
+  kind: 'sgd' | 'adam';
+  momentum?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+  decoupledWeightDecay?: boolean;
+}
+
+export interface PlanSpec {
+  maxBatch: number;
+  bufferSampleSizes: number[];
+  inputBuffer: number;
+  outputBuffer: number;
+  params: PlanParam[];
+  ops: PlanOp[];
+  loss: 'softmaxCrossEntropy' | 'meanSquaredError';
+  optimizer: PlanOptimizer;
+}
+
+/** The native Plan object (native/addon/plan_binding.cpp). */
+export interface NativePlan {
+  parameters(): Float32Array;
+  gradients(): Float32Array;
+  optimizerState(): Float32Array;
+  paramOffsets(): number[];
+  trainStep(images: Float32Array, labels: Int32Array | null, targets: Float32Array | null, count: number, learningRate: number): Promise<{ loss: number; correct: number }>;
+  computeGradients(images: Float32Array, labels: Int32Array | null, targets: Float32Array | null, count: number): Promise<{ loss: number; correct: number }>;
+  evaluate(images: Float32Array, labels: Int32Array | null, targets: Float32Array | null, count: number): Promise<{ loss: number; correct: number }>;
+  predict(images: Float32Array, count: number, output: Float32Array): Promise<unknown>;
+  readBuffer(buffer: number, output: Float32Array): void;
+  updateCount(): number;
+  setUpdateCount(updates: number): void;
+  busy(): boolean;
+}
+
+export interface PlanAddon {
+  Plan: new (spec: PlanSpec) => NativePlan;
+}

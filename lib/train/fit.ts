@@ -5,7 +5,9 @@
 import type { Model } from '../model/model';
 import { Callback, Logs } from './callbacks';
 import { Progress } from './progress';
-import { gatherBatches, permutation, Samples, splitSamples, TrainingData } from './samples';
+import { deriveSeed } from '../data/random';
+import { shuffledIndices } from '../data/dataset';
+import { gatherBatches, Samples, splitSamples, TrainingData } from './samples';
 
 export interface FitOptions {
   epochs?: number;
@@ -67,7 +69,7 @@ export async function fit(model: Model, data: TrainingData, options: FitOptions)
   for (let epoch = 1; epoch <= epochs; epoch++) {
     if (options.signal?.aborted) break;
     for (const callback of callbacks) await callback.onEpochBegin?.(epoch);
-    const order = shuffle ? permutation(train.count, (seed * 1000003 + epoch) >>> 0) : undefined;
+    const order = shuffle ? shuffledIndices(train.count, deriveSeed(seed, epoch)) : undefined;
     const started = process.hrtime.bigint();
     let lossSum = 0;
     let correct = 0;

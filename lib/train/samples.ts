@@ -2,7 +2,6 @@
 // batch gatherer that copies samples into two reusable buffers.
 import { Tensor } from '../tensor';
 import { formatShape, shapeSize } from '../validate';
-import { createRandom } from '../data/random';
 
 /** A labelled dataset: images NHWC (count * H * W * C) and integer labels. */
 export interface LabelledData {
@@ -109,20 +108,6 @@ export interface Batch {
   labels: Int32Array | null;
   targets: Float32Array | null;
   count: number;
-}
-
-/** A permutation of [0, count) from the seed (Fisher-Yates). */
-export function permutation(count: number, seed: number): Int32Array {
-  const order = new Int32Array(count);
-  for (let i = 0; i < count; i++) order[i] = i;
-  const random = createRandom(seed);
-  for (let i = count - 1; i > 0; i--) {
-    const j = random.nextUint32() % (i + 1);
-    const t = order[i];
-    order[i] = order[j];
-    order[j] = t;
-  }
-  return order;
 }
 
 /**

@@ -1,0 +1,141 @@
+// save / load: a folder with model.json (architecture, training config) and
+// weights.safetensors (weights, plus optimizer state to resume training).
+// Each file is written atomically (temporary file, fsync, rename), and the
+// weights go first: a crash mid-save leaves the previous model loadable.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { layerFromConfig } from '../layers';
+import { input } from '../layers/core';
+import { SymbolicTensor } from '../layers/layer';
+import { readSafetensors, writeSafetensors, writeFileAtomic } from '../io';
+import type { TensorMap } from '../io';
+import { optimizerFromConfig } from '../train/optimizers';
+import { formatShape } from '../validate';
+import { Model, LossName } from './model';
+
+const FORMAT = 'kiln-model';
+const VERSION = 1;
+const OPTIMIZER_STATE = '__optimizer_state__';
+
+interface SavedNode {
+  className: string;
+  config: Record<string, unknown>;
+  inbound: string[];
+}
+
+interface SavedModel {
+  format: string;
+  version: number;
+  name: string;
+  seed: number;
+  nodes: SavedNode[];
+  output: string;
+  training?: { optimizer: { name: string; config: Record<string, unknown> }; loss: string; updates: number };
+}
+
+export async function saveModel(model: Model, dir: string, options: { includeOptimizer?: boolean } = {}): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  const tensors: TensorMap = {};
+  for (const [key, data] of model.weightViews()) {
+    const entry = model.weightEntries.find((e) => e.key === key)!;
+    tensors[key] = { shape: entry.shape, data };
+  }
+  const snapshot = options.includeOptimizer === false ? undefined : model.optimizerStateSnapshot();
+  if (snapshot && snapshot.state.length > 0) tensors[OPTIMIZER_STATE] = { shape: [snapshot.state.length], data: snapshot.state };
+  const saved: SavedModel = {
+    format: FORMAT,
+    version: VERSION,
+    name: model.name,
+    seed: model.seed,
+    nodes: model.nodes.map((node) => ({ className: node.layer.className, config: node.layer.getConfig(), inbound: node.inputs.map((i) => i.layer.name) })),
+    output: model.output.layer.name,
+  };
+  if (model.optimizer && model.lossName) {
+    saved.training = { optimizer: { name: model.optimizer.name, config: model.optimizer.config }, loss: model.lossName, updates: snapshot?.updates ?? 0 };
+  }
+  writeSafetensors(path.join(dir, 'weights.safetensors'), tensors, { format: FORMAT, model: model.name });
+  writeFileAtomic(path.join(dir, 'model.json'), JSON.stringify(saved, null, 2) + '\n');
+}
+
+function invalid(file: string, problem: string): Error {
+  return new Error(`kiln.loadModel: ${file}: ${problem}`);
+}
+
+function parseSaved(file: string): SavedModel {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw invalid(file, `cannot read it (${(error as Error).message}); expected a folder written by model.save()`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw invalid(file, `not valid JSON (${(error as Error).message})`);
+  }
+  const saved = value as SavedModel;
+  if (!saved || typeof saved !== 'object' || saved.format !== FORMAT) throw invalid(file, `not a kiln model (expected "format": "${FORMAT}")`);
+  if (saved.version !== VERSION) throw invalid(file, `format version ${saved.version} is not supported (this kiln reads version ${VERSION})`);
+  if (!Array.isArray(saved.nodes) || saved.nodes.length < 2) throw invalid(file, "'nodes' must list the input and at least one layer");
+  for (const [index, node] of saved.nodes.entries()) {
+    if (!node || typeof node.className !== 'string' || !node.config || typeof node.config !== 'object' || !Array.isArray(node.inbound)) {
+      throw invalid(file, `node ${index} must have className, config and inbound`);
+    }
+  }
+  if (typeof saved.output !== 'string') throw invalid(file, "'output' must name the output layer");
+  return saved;
+}
+
+export async function loadModel(dir: string): Promise<Model> {
+  const jsonFile = path.join(dir, 'model.json');
+  const saved = parseSaved(jsonFile);
+  const tensors = new Map<string, SymbolicTensor>();
+  let modelInput: SymbolicTensor | undefined;
+  for (const [index, node] of saved.nodes.entries()) {
+    const name = String(node.config.name ?? '');
+    if (node.className === 'InputLayer') {
+      if (modelInput) throw invalid(jsonFile, 'more than one input layer');
+      modelInput = input(node.config as { shape: number[]; name?: string });
+      tensors.set(name, modelInput);
+      continue;
+    }
+    const inbound = node.inbound.map((inboundName) => {
+      const tensor = tensors.get(inboundName);
+      if (!tensor) throw invalid(jsonFile, `node ${index} ('${name}') reads '${inboundName}', which is not defined before it`);
+      return tensor;
+    });
+    let layer;
+    try {
+      layer = layerFromConfig(node.className, node.config);
+    } catch (error) {
+      throw invalid(jsonFile, `node ${index} ('${name}'): ${(error as Error).message}`);
+    }
+    tensors.set(layer.name, layer.apply(inbound.length === 1 ? inbound[0] : inbound));
+  }
+  const output = tensors.get(saved.output);
+  if (!modelInput || !output) throw invalid(jsonFile, 'the input or the output layer is missing');
+  const model = new Model({ inputs: modelInput, outputs: output, name: saved.name, seed: Number.isInteger(saved.seed) ? saved.seed : 0 });
+
+  const weightsFile = path.join(dir, 'weights.safetensors');
+  const { tensors: stored } = readSafetensors(weightsFile);
+  const weights = new Map<string, Float32Array>();
+  for (const entry of model.weightEntries) {
+    const tensor = stored[entry.key];
+    if (!tensor) throw invalid(weightsFile, `weight '${entry.key}' is missing (the file has ${Object.keys(stored).length} tensors)`);
+    if (tensor.shape.length !== entry.shape.length || tensor.shape.some((d, i) => d !== entry.shape[i])) {
+      throw invalid(weightsFile, `weight '${entry.key}' has shape ${formatShape(tensor.shape)} but layer '${entry.layer}' needs ${formatShape(entry.shape)}`);
+    }
+    weights.set(entry.key, tensor.data);
+  }
+  const extra = Object.keys(stored).filter((key) => key !== OPTIMIZER_STATE && !model.weightEntries.some((e) => e.key === key));
+  if (extra.length) throw invalid(weightsFile, `unexpected tensors ${extra.slice(0, 5).join(', ')} that no layer of model.json owns`);
+  model.setWeights(weights);
+  if (saved.training) {
+    const optimizer = optimizerFromConfig(saved.training.optimizer.name, saved.training.optimizer.config);
+    model.compile({ optimizer, loss: saved.training.loss as LossName });
+    const state = stored[OPTIMIZER_STATE];
+    if (state) model.restoreOptimizerState(state.data, Number(saved.training.updates) || 0);
+  }
+  return model;
+}

@@ -1,10 +1,163 @@
-// PLACEHOLDER: registers nothing yet; filled by the work on this area.
+// Pooling bindings. Each takes its Float32Arrays, then a shape object
+//   { batch, inH, inW, channels, windowH, windowW, strideH, strideW,
+//     padTop, padBottom, padLeft, padRight }   (strides and pads optional:
+//   stride 1, pad 0), and writes into the preallocated output array.
+// The global pool takes (input, output, batch, spatial, channels).
+#include <string>
+
+#include "../kernels/pooling.h"
+#include "arguments.h"
 #include "bindings.h"
 
 namespace kiln {
 namespace addon {
+namespace {
 
-void registerPoolingBindings(Napi::Env, Napi::Object) {}
+constexpr int64_t kMaxDimension = (int64_t(1) << 31) - 1;
+
+struct PoolCall {
+  Pool2DShape shape;
+  int64_t inputLength, outputLength;
+};
+
+PoolCall readPoolShape(const Napi::CallbackInfo& info, size_t index, const std::string& fn) {
+  Napi::Env env = info.Env();
+  Napi::Object object = objectArgument(info, index, fn, "shape");
+  Pool2DShape s;
+  s.batch = integerProperty(env, object, fn, "batch", 1, kMaxDimension);
+  s.inH = integerProperty(env, object, fn, "inH", 1, kMaxDimension);
+  s.inW = integerProperty(env, object, fn, "inW", 1, kMaxDimension);
+  s.channels = integerProperty(env, object, fn, "channels", 1, kMaxDimension);
+  s.windowH = integerProperty(env, object, fn, "windowH", 1, kMaxDimension);
+  s.windowW = integerProperty(env, object, fn, "windowW", 1, kMaxDimension);
+  s.strideH = integerPropertyOr(env, object, fn, "strideH", 1, kMaxDimension, 1);
+  s.strideW = integerPropertyOr(env, object, fn, "strideW", 1, kMaxDimension, 1);
+  s.padTop = integerPropertyOr(env, object, fn, "padTop", 0, kMaxDimension, 0);
+  s.padBottom = integerPropertyOr(env, object, fn, "padBottom", 0, kMaxDimension, 0);
+  s.padLeft = integerPropertyOr(env, object, fn, "padLeft", 0, kMaxDimension, 0);
+  s.padRight = integerPropertyOr(env, object, fn, "padRight", 0, kMaxDimension, 0);
+  const int64_t paddedH = s.inH + s.padTop + s.padBottom;
+  const int64_t paddedW = s.inW + s.padLeft + s.padRight;
+  if (s.windowH > paddedH) {
+    throwRangeError(env, fn, "windowH",
+                    "a window height no larger than the padded input height " + std::to_string(paddedH) + " (inH " +
+                        std::to_string(s.inH) + " + padTop " + std::to_string(s.padTop) + " + padBottom " +
+                        std::to_string(s.padBottom) + ")",
+                    std::to_string(s.windowH));
+  }
+  if (s.windowW > paddedW) {
+    throwRangeError(env, fn, "windowW",
+                    "a window width no larger than the padded input width " + std::to_string(paddedW) + " (inW " +
+                        std::to_string(s.inW) + " + padLeft " + std::to_string(s.padLeft) + " + padRight " +
+                        std::to_string(s.padRight) + ")",
+                    std::to_string(s.windowW));
+  }
+  PoolCall call;
+  call.shape = s;
+  call.inputLength = checkedProduct(env, fn, "shape", {s.batch, s.inH, s.inW, s.channels});
+  call.outputLength = checkedProduct(env, fn, "shape", {s.batch, s.outH(), s.outW(), s.channels});
+  return call;
+}
+
+using PoolForward = void (*)(const Pool2DShape&, const float*, float*);
+using MaxPoolBackward = void (*)(const Pool2DShape&, const float*, const float*, float*);
+using AvgPoolBackward = void (*)(const Pool2DShape&, const float*, float*);
+
+// (input, output, shape)
+template <PoolForward kernel>
+Napi::Value poolForward(const Napi::CallbackInfo& info, const char* fn) {
+  const PoolCall call = readPoolShape(info, 2, fn);
+  const float* input = float32ArrayArgument(info, 0, fn, "input", call.inputLength);
+  float* output = float32ArrayArgument(info, 1, fn, "output", call.outputLength);
+  kernel(call.shape, input, output);
+  return info.Env().Undefined();
+}
+
+// (input, gradOutput, gradInput, shape)
+template <MaxPoolBackward kernel>
+Napi::Value maxBackward(const Napi::CallbackInfo& info, const char* fn) {
+  const PoolCall call = readPoolShape(info, 3, fn);
+  const float* input = float32ArrayArgument(info, 0, fn, "input", call.inputLength);
+  const float* gradOutput = float32ArrayArgument(info, 1, fn, "gradOutput", call.outputLength);
+  float* gradInput = float32ArrayArgument(info, 2, fn, "gradInput", call.inputLength);
+  kernel(call.shape, input, gradOutput, gradInput);
+  return info.Env().Undefined();
+}
+
+// (gradOutput, gradInput, shape)
+template <AvgPoolBackward kernel>
+Napi::Value avgBackward(const Napi::CallbackInfo& info, const char* fn) {
+  const PoolCall call = readPoolShape(info, 2, fn);
+  const float* gradOutput = float32ArrayArgument(info, 0, fn, "gradOutput", call.outputLength);
+  float* gradInput = float32ArrayArgument(info, 1, fn, "gradInput", call.inputLength);
+  kernel(call.shape, gradOutput, gradInput);
+  return info.Env().Undefined();
+}
+
+struct GlobalCall {
+  int64_t batch, spatial, channels, inputLength, outputLength;
+};
+
+GlobalCall readGlobalShape(const Napi::CallbackInfo& info, const char* fn) {
+  GlobalCall call;
+  call.batch = integerArgument(info, 2, fn, "batch", 1, kMaxDimension);
+  call.spatial = integerArgument(info, 3, fn, "spatial", 1, kMaxDimension);
+  call.channels = integerArgument(info, 4, fn, "channels", 1, kMaxDimension);
+  call.inputLength = checkedProduct(info.Env(), fn, "shape", {call.batch, call.spatial, call.channels});
+  call.outputLength = checkedProduct(info.Env(), fn, "shape", {call.batch, call.channels});
+  return call;
+}
+
+// (input, output, batch, spatial, channels)
+Napi::Value globalAvgPoolForwardBinding(const Napi::CallbackInfo& info) {
+  const char* fn = "globalAvgPoolForward";
+  const GlobalCall call = readGlobalShape(info, fn);
+  const float* input = float32ArrayArgument(info, 0, fn, "input", call.inputLength);
+  float* output = float32ArrayArgument(info, 1, fn, "output", call.outputLength);
+  globalAvgPoolForward(call.batch, call.spatial, call.channels, input, output);
+  return info.Env().Undefined();
+}
+
+// (gradOutput, gradInput, batch, spatial, channels)
+Napi::Value globalAvgPoolBackwardBinding(const Napi::CallbackInfo& info) {
+  const char* fn = "globalAvgPoolBackward";
+  const GlobalCall call = readGlobalShape(info, fn);
+  const float* gradOutput = float32ArrayArgument(info, 0, fn, "gradOutput", call.outputLength);
+  float* gradInput = float32ArrayArgument(info, 1, fn, "gradInput", call.inputLength);
+  globalAvgPoolBackward(call.batch, call.spatial, call.channels, gradOutput, gradInput);
+  return info.Env().Undefined();
+}
+
+void define(Napi::Env env, Napi::Object exports, const char* name, Napi::Value (*body)(const Napi::CallbackInfo&)) {
+  exports.Set(name, Napi::Function::New(env, body, name));
+}
+
+}  // namespace
+
+void registerPoolingBindings(Napi::Env env, Napi::Object exports) {
+  define(env, exports, "maxPool2dForward",
+         [](const Napi::CallbackInfo& i) { return poolForward<maxPool2dForward>(i, "maxPool2dForward"); });
+  define(env, exports, "maxPool2dBackward",
+         [](const Napi::CallbackInfo& i) { return maxBackward<maxPool2dBackward>(i, "maxPool2dBackward"); });
+  define(env, exports, "avgPool2dForward",
+         [](const Napi::CallbackInfo& i) { return poolForward<avgPool2dForward>(i, "avgPool2dForward"); });
+  define(env, exports, "avgPool2dBackward",
+         [](const Napi::CallbackInfo& i) { return avgBackward<avgPool2dBackward>(i, "avgPool2dBackward"); });
+  define(env, exports, "maxPool2dForwardReference", [](const Napi::CallbackInfo& i) {
+    return poolForward<maxPool2dForwardReference>(i, "maxPool2dForwardReference");
+  });
+  define(env, exports, "maxPool2dBackwardReference", [](const Napi::CallbackInfo& i) {
+    return maxBackward<maxPool2dBackwardReference>(i, "maxPool2dBackwardReference");
+  });
+  define(env, exports, "avgPool2dForwardReference", [](const Napi::CallbackInfo& i) {
+    return poolForward<avgPool2dForwardReference>(i, "avgPool2dForwardReference");
+  });
+  define(env, exports, "avgPool2dBackwardReference", [](const Napi::CallbackInfo& i) {
+    return avgBackward<avgPool2dBackwardReference>(i, "avgPool2dBackwardReference");
+  });
+  define(env, exports, "globalAvgPoolForward", globalAvgPoolForwardBinding);
+  define(env, exports, "globalAvgPoolBackward", globalAvgPoolBackwardBinding);
+}
 
 }  // namespace addon
 }  // namespace kiln

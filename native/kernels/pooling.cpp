@@ -1,0 +1,214 @@
+// Max and average pooling, fp32, NHWC [batch, H, W, channels] in and out.
+//
+// Forward: the output rows (batch * outH) are split across threads; for each
+// output pixel the window is clipped to the image, then the window positions
+// are scanned row-major and the innermost loop runs over the contiguous
+// channels, which the compiler vectorises.
+//
+// Backward: windows overlap when stride < window, so each task owns whole
+// gradient slices, one (image, block of kChannelBlock channels) pair, that no
+// other task writes. Every gradInput element is then accumulated in output
+// scan order whatever the thread count, so results are bitwise reproducible.
+//
+// A window entirely in padding (possible only when a pad >= the window) has
+// nothing to pool: its output is 0 and its gradient goes nowhere.
+#include "pooling.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "../runtime/thread_pool.h"
+#include "pooling_window.h"
+
+namespace kiln {
+namespace {
+
+using pooling_detail::ClippedWindow;
+using pooling_detail::clipWindow;
+
+// Below this many inner-loop iterations per task, the pool's wake-up costs
+// more than the work.
+constexpr int64_t kMinWorkPerTask = 16384;
+// Channel slice owned by one backward task; also sizes the stack scratch.
+constexpr int64_t kChannelBlock = 64;
+
+int64_t grainFor(int64_t workPerItem) {
+  return std::max<int64_t>(1, kMinWorkPerTask / std::max<int64_t>(1, workPerItem));
+}
+
+int64_t channelBlocks(int64_t channels) { return (channels + kChannelBlock - 1) / kChannelBlock; }
+
+// Zeroes channels [c0, c1) of every pixel of one image's gradient.
+void zeroChannelSlice(float* image, int64_t pixels, int64_t channels, int64_t c0, int64_t c1) {
+  for (int64_t p = 0; p < pixels; ++p) std::memset(image + p * channels + c0, 0, sizeof(float) * (c1 - c0));
+}
+
+template <typename PixelBody>
+void forEachOutputRow(const Pool2DShape& shape, int64_t workPerRow, const PixelBody& pixel) {
+  const int64_t outH = shape.outH(), outW = shape.outW();
+  parallelFor(shape.batch * outH, grainFor(workPerRow), [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t n = row / outH, oh = row % outH;
+      for (int64_t ow = 0; ow < outW; ++ow) pixel(n, oh, ow);
+    }
+  });
+}
+
+template <typename SliceBody>
+void forEachGradientSlice(const Pool2DShape& shape, int64_t workPerSlice, const SliceBody& slice) {
+  const int64_t blocks = channelBlocks(shape.channels);
+  parallelFor(shape.batch * blocks, grainFor(workPerSlice), [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t n = task / blocks;
+      const int64_t c0 = (task % blocks) * kChannelBlock;
+      slice(n, c0, std::min(shape.channels, c0 + kChannelBlock));
+    }
+  });
+}
+
+}  // namespace
+
+void maxPool2dForward(const Pool2DShape& shape, const float* input, float* output) {
+  const int64_t C = shape.channels, outH = shape.outH(), outW = shape.outW();
+  forEachOutputRow(shape, outW * C * shape.windowH * shape.windowW, [&](int64_t n, int64_t oh, int64_t ow) {
+    float* out = output + ((n * outH + oh) * outW + ow) * C;
+    const ClippedWindow window = clipWindow(shape, oh, ow);
+    if (window.count() == 0) {
+      std::memset(out, 0, sizeof(float) * C);
+      return;
+    }
+    const float* image = input + n * shape.inH * shape.inW * C;
+    std::memcpy(out, image + (window.hBegin * shape.inW + window.wBegin) * C, sizeof(float) * C);
+    for (int64_t h = window.hBegin; h < window.hEnd; ++h) {
+      for (int64_t w = window.wBegin; w < window.wEnd; ++w) {
+        const float* in = image + (h * shape.inW + w) * C;
+        for (int64_t c = 0; c < C; ++c) out[c] = in[c] > out[c] ? in[c] : out[c];
+      }
+    }
+  });
+}
+
+void maxPool2dBackward(const Pool2DShape& shape, const float* input, const float* gradOutput, float* gradInput) {
+  const int64_t C = shape.channels, outH = shape.outH(), outW = shape.outW();
+  const int64_t pixels = shape.inH * shape.inW;
+  const int64_t work = outH * outW * shape.windowH * shape.windowW * std::min(C, kChannelBlock);
+  forEachGradientSlice(shape, work, [&](int64_t n, int64_t c0, int64_t c1) {
+    const int64_t width = c1 - c0;
+    const float* image = input + n * pixels * C + c0;
+    float* grad = gradInput + n * pixels * C;
+    zeroChannelSlice(grad, pixels, C, c0, c1);
+    grad += c0;
+    // The winner of each channel as its index in window scan order; a strict
+    // '>' keeps the first of equal maxima.
+    float best[kChannelBlock];
+    int32_t winner[kChannelBlock];
+    for (int64_t oh = 0; oh < outH; ++oh) {
+      for (int64_t ow = 0; ow < outW; ++ow) {
+        const ClippedWindow window = clipWindow(shape, oh, ow);
+        if (window.count() == 0) continue;
+        const float* first = image + (window.hBegin * shape.inW + window.wBegin) * C;
+        for (int64_t c = 0; c < width; ++c) {
+          best[c] = first[c];
+          winner[c] = 0;
+        }
+        int32_t position = 0;
+        for (int64_t h = window.hBegin; h < window.hEnd; ++h) {
+          for (int64_t w = window.wBegin; w < window.wEnd; ++w, ++position) {
+            const float* in = image + (h * shape.inW + w) * C;
+            for (int64_t c = 0; c < width; ++c) {
+              const bool larger = in[c] > best[c];
+              best[c] = larger ? in[c] : best[c];
+              winner[c] = larger ? position : winner[c];
+            }
+          }
+        }
+        const float* go = gradOutput + ((n * outH + oh) * outW + ow) * C + c0;
+        const int64_t windowWidth = window.width();
+        for (int64_t c = 0; c < width; ++c) {
+          const int64_t h = window.hBegin + winner[c] / windowWidth;
+          const int64_t w = window.wBegin + winner[c] % windowWidth;
+          grad[(h * shape.inW + w) * C + c] += go[c];
+        }
+      }
+    }
+  });
+}
+
+void avgPool2dForward(const Pool2DShape& shape, const float* input, float* output) {
+  const int64_t C = shape.channels, outH = shape.outH(), outW = shape.outW();
+  forEachOutputRow(shape, outW * C * shape.windowH * shape.windowW, [&](int64_t n, int64_t oh, int64_t ow) {
+    float* out = output + ((n * outH + oh) * outW + ow) * C;
+    std::memset(out, 0, sizeof(float) * C);
+    const ClippedWindow window = clipWindow(shape, oh, ow);
+    if (window.count() == 0) return;
+    const float* image = input + n * shape.inH * shape.inW * C;
+    for (int64_t h = window.hBegin; h < window.hEnd; ++h) {
+      for (int64_t w = window.wBegin; w < window.wEnd; ++w) {
+        const float* in = image + (h * shape.inW + w) * C;
+        for (int64_t c = 0; c < C; ++c) out[c] += in[c];
+      }
+    }
+    const float count = static_cast<float>(window.count());
+    for (int64_t c = 0; c < C; ++c) out[c] /= count;
+  });
+}
+
+void avgPool2dBackward(const Pool2DShape& shape, const float* gradOutput, float* gradInput) {
+  const int64_t C = shape.channels, outH = shape.outH(), outW = shape.outW();
+  const int64_t pixels = shape.inH * shape.inW;
+  const int64_t work = outH * outW * shape.windowH * shape.windowW * std::min(C, kChannelBlock);
+  forEachGradientSlice(shape, work, [&](int64_t n, int64_t c0, int64_t c1) {
+    const int64_t width = c1 - c0;
+    float* grad = gradInput + n * pixels * C;
+    zeroChannelSlice(grad, pixels, C, c0, c1);
+    grad += c0;
+    float share[kChannelBlock];
+    for (int64_t oh = 0; oh < outH; ++oh) {
+      for (int64_t ow = 0; ow < outW; ++ow) {
+        const ClippedWindow window = clipWindow(shape, oh, ow);
+        if (window.count() == 0) continue;
+        const float count = static_cast<float>(window.count());
+        const float* go = gradOutput + ((n * outH + oh) * outW + ow) * C + c0;
+        for (int64_t c = 0; c < width; ++c) share[c] = go[c] / count;
+        for (int64_t h = window.hBegin; h < window.hEnd; ++h) {
+          for (int64_t w = window.wBegin; w < window.wEnd; ++w) {
+            float* g = grad + (h * shape.inW + w) * C;
+            for (int64_t c = 0; c < width; ++c) g[c] += share[c];
+          }
+        }
+      }
+    }
+  });
+}
+
+// Global pooling: one task range over images; the spatial sum of each
+// channel runs in position order, vectorised across channels.
+void globalAvgPoolForward(int64_t batch, int64_t spatial, int64_t channels, const float* input, float* output) {
+  parallelFor(batch, grainFor(spatial * channels), [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      float* out = output + n * channels;
+      std::memset(out, 0, sizeof(float) * channels);
+      const float* image = input + n * spatial * channels;
+      for (int64_t s = 0; s < spatial; ++s) {
+        const float* in = image + s * channels;
+        for (int64_t c = 0; c < channels; ++c) out[c] += in[c];
+      }
+      const float count = static_cast<float>(spatial);
+      for (int64_t c = 0; c < channels; ++c) out[c] /= count;
+    }
+  });
+}
+
+void globalAvgPoolBackward(int64_t batch, int64_t spatial, int64_t channels, const float* gradOutput,
+                           float* gradInput) {
+  parallelFor(batch * spatial, grainFor(channels), [&](int64_t begin, int64_t end) {
+    const float count = static_cast<float>(spatial);
+    for (int64_t row = begin; row < end; ++row) {
+      const float* go = gradOutput + (row / spatial) * channels;
+      float* g = gradInput + row * channels;
+      for (int64_t c = 0; c < channels; ++c) g[c] = go[c] / count;
+    }
+  });
+}
+
+}  // namespace kiln

@@ -32,11 +32,7 @@ int64_t rowsPerChunk(const Conv2DShape& s) {
   return std::min(rows, wanted);
 }
 
-// Plain GEMM applies: every output pixel is one input pixel.
-bool isPointwise(const Conv2DShape& s) {
-  return s.kernelH == 1 && s.kernelW == 1 && s.strideH == 1 && s.strideW == 1 && s.padTop == 0 &&
-         s.padBottom == 0 && s.padLeft == 0 && s.padRight == 0;
-}
+bool isPointwise(const Conv2DShape& s) { return conv2dIsPointwise(s); }
 
 void im2colRows(const Conv2DShape& s, const float* input, int64_t firstRow, int64_t endRow, float* col) {
   const int64_t outH = s.outH(), outW = s.outW(), K = columnWidth(s);
@@ -119,6 +115,12 @@ void biasAndActivation(const Conv2DShape& s, const float* bias, FusedActivation 
 }
 
 }  // namespace
+
+// Plain GEMM applies: every output pixel is one input pixel.
+bool conv2dIsPointwise(const Conv2DShape& s) {
+  return s.kernelH == 1 && s.kernelW == 1 && s.strideH == 1 && s.strideW == 1 && s.padTop == 0 &&
+         s.padBottom == 0 && s.padLeft == 0 && s.padRight == 0;
+}
 
 size_t conv2dBiasGradientWorkspaceFloats(const Conv2DShape& s) {
   return static_cast<size_t>(kConv2DBiasBlocks * s.outC);

@@ -33,6 +33,19 @@ void conv2dBackwardDataGemm(const Conv2DShape& shape, const float* gradOutput, c
 void conv2dBackwardFilterGemm(const Conv2DShape& shape, const float* input, const float* gradOutput,
                               float* gradFilter, float* gradBias, float* workspace);
 
+// True for 1x1, stride-1, unpadded shapes: a plain GEMM over the NHWC data.
+bool conv2dIsPointwise(const Conv2DShape& shape);
+
+// Direct SIMD path (conv2d_direct.cpp); only when conv2dDirectAvailable().
+bool conv2dDirectAvailable();
+size_t conv2dDirectWorkspaceFloats(const Conv2DShape& shape);
+void conv2dForwardDirect(const Conv2DShape& shape, const float* input, const float* filter, const float* bias,
+                         FusedActivation activation, float* output, float* workspace);
+void conv2dBackwardDataDirect(const Conv2DShape& shape, const float* gradOutput, const float* filter,
+                              float* gradInput, float* workspace);
+void conv2dBackwardFilterDirect(const Conv2DShape& shape, const float* input, const float* gradOutput,
+                                float* gradFilter, float* gradBias, float* workspace);
+
 // Column sums of gradOutput viewed as [rows, outC], summed in a fixed number
 // of row blocks so the result does not depend on the thread count.
 constexpr int64_t kConv2DBiasBlocks = 16;

@@ -1,10 +1,154 @@
-// PLACEHOLDER: registers nothing yet; filled by the work on this area.
+// conv2dForward / conv2dBackwardData / conv2dBackwardFilter and their plain
+// *Reference versions: synchronous eager bindings over Float32Arrays plus an
+// options object {batch, inH, inW, inC, outC, kernelH, kernelW, strideH,
+// strideW, padTop, padBottom, padLeft, padRight, dilationH, dilationW, relu?}.
+// An optional integer `algorithm` (0 auto, 1 im2col+GEMM, 2 direct) lets the
+// tests force each path. Every check runs before any kernel does.
+#include <new>
+#include <string>
+
+#include "../kernels/conv2d.h"
+#include "../kernels/conv2d_paths.h"
+#include "../runtime/aligned_buffer.h"
+#include "arguments.h"
 #include "bindings.h"
 
 namespace kiln {
 namespace addon {
+namespace {
 
-void registerConvBindings(Napi::Env, Napi::Object) {}
+constexpr int64_t kMaxDimension = (int64_t(1) << 31) - 1;
+constexpr int64_t kMaxKernel = 1 << 16;
+
+struct ConvCall {
+  Conv2DShape shape;
+  bool relu = false;
+  Conv2DAlgorithm algorithm = Conv2DAlgorithm::Auto;
+  int64_t inputCount = 0, filterCount = 0, outputCount = 0;
+};
+
+std::string text(int64_t value) { return std::to_string(value); }
+
+void checkExtent(Napi::Env env, const std::string& function, const char* axis, int64_t in, int64_t padA,
+                 const char* padAName, int64_t padB, const char* padBName, int64_t kernel, int64_t dilation) {
+  const int64_t padded = in + padA + padB;
+  const int64_t extent = dilation * (kernel - 1) + 1;
+  if (extent > padded) {
+    const std::string dim = axis[0] == 'H' ? "H" : "W";
+    throwRangeError(env, function, "kernel" + dim,
+                    "a kernel no larger than the padded input (in" + dim + " " + text(in) + " + " + padAName + " " +
+                        text(padA) + " + " + padBName + " " + text(padB) + " = " + text(padded) + ")",
+                    "kernel" + dim + " " + text(kernel) + " with dilation" + dim + " " + text(dilation) +
+                        " (extent " + text(extent) + ")");
+  }
+}
+
+ConvCall readOptions(const Napi::CallbackInfo& info, size_t index, const std::string& function) {
+  Napi::Env env = info.Env();
+  Napi::Object options = objectArgument(info, index, function, "options");
+  ConvCall call;
+  Conv2DShape& s = call.shape;
+  s.batch = integerProperty(env, options, function, "batch", 1, kMaxDimension);
+  s.inH = integerProperty(env, options, function, "inH", 1, kMaxDimension);
+  s.inW = integerProperty(env, options, function, "inW", 1, kMaxDimension);
+  s.inC = integerProperty(env, options, function, "inC", 1, kMaxDimension);
+  s.outC = integerProperty(env, options, function, "outC", 1, kMaxDimension);
+  s.kernelH = integerProperty(env, options, function, "kernelH", 1, kMaxKernel);
+  s.kernelW = integerProperty(env, options, function, "kernelW", 1, kMaxKernel);
+  s.strideH = integerPropertyOr(env, options, function, "strideH", 1, kMaxDimension, 1);
+  s.strideW = integerPropertyOr(env, options, function, "strideW", 1, kMaxDimension, 1);
+  s.padTop = integerPropertyOr(env, options, function, "padTop", 0, kMaxDimension, 0);
+  s.padBottom = integerPropertyOr(env, options, function, "padBottom", 0, kMaxDimension, 0);
+  s.padLeft = integerPropertyOr(env, options, function, "padLeft", 0, kMaxDimension, 0);
+  s.padRight = integerPropertyOr(env, options, function, "padRight", 0, kMaxDimension, 0);
+  s.dilationH = integerPropertyOr(env, options, function, "dilationH", 1, kMaxKernel, 1);
+  s.dilationW = integerPropertyOr(env, options, function, "dilationW", 1, kMaxKernel, 1);
+  Napi::Value relu = options.Get("relu");
+  if (!relu.IsUndefined()) {
+    if (!relu.IsBoolean()) throwTypeError(env, function, "relu", "a boolean", "a non-boolean");
+    call.relu = relu.As<Napi::Boolean>().Value();
+  }
+  call.algorithm = static_cast<Conv2DAlgorithm>(integerPropertyOr(env, options, function, "algorithm", 0, 2, 0));
+  checkExtent(env, function, "H", s.inH, s.padTop, "padTop", s.padBottom, "padBottom", s.kernelH, s.dilationH);
+  checkExtent(env, function, "W", s.inW, s.padLeft, "padLeft", s.padRight, "padRight", s.kernelW, s.dilationW);
+  call.inputCount = checkedProduct(env, function, "input", {s.batch, s.inH, s.inW, s.inC});
+  call.filterCount = checkedProduct(env, function, "filter", {s.kernelH, s.kernelW, s.inC, s.outC});
+  call.outputCount = checkedProduct(env, function, "output", {s.batch, s.outH(), s.outW(), s.outC});
+  // The im2col matrix of one row of output pixels must be addressable too.
+  checkedProduct(env, function, "filter", {s.kernelH, s.kernelW, s.inC, 64});
+  return call;
+}
+
+// One growing buffer per JS thread: eager calls are synchronous, so it is
+// never shared, and repeated calls at one size allocate once.
+float* workspaceFor(Napi::Env env, const std::string& function, const Conv2DShape& shape) {
+  thread_local AlignedBuffer<float> workspace;
+  try {
+    workspace.reserve(conv2dWorkspaceFloats(shape));
+  } catch (const std::bad_alloc&) {
+    throw Napi::Error::New(env, "kiln." + function + ": out of memory for the convolution workspace");
+  }
+  return workspace.data();
+}
+
+Napi::Value forward(const Napi::CallbackInfo& info, bool reference) {
+  const std::string function = reference ? "conv2dForwardReference" : "conv2dForward";
+  const ConvCall call = readOptions(info, 4, function);
+  const float* input = float32ArrayArgument(info, 0, function, "input", call.inputCount);
+  const float* filter = float32ArrayArgument(info, 1, function, "filter", call.filterCount);
+  const float* bias = optionalFloat32ArrayArgument(info, 2, function, "bias", call.shape.outC);
+  float* output = float32ArrayArgument(info, 3, function, "output", call.outputCount);
+  const FusedActivation activation = call.relu ? FusedActivation::Relu : FusedActivation::None;
+  if (reference) {
+    conv2dForwardReference(call.shape, input, filter, bias, activation, output);
+  } else {
+    float* workspace = workspaceFor(info.Env(), function, call.shape);
+    conv2dForwardWith(call.algorithm, call.shape, input, filter, bias, activation, output, workspace);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value backwardData(const Napi::CallbackInfo& info, bool reference) {
+  const std::string function = reference ? "conv2dBackwardDataReference" : "conv2dBackwardData";
+  const ConvCall call = readOptions(info, 3, function);
+  const float* gradOutput = float32ArrayArgument(info, 0, function, "gradOutput", call.outputCount);
+  const float* filter = float32ArrayArgument(info, 1, function, "filter", call.filterCount);
+  float* gradInput = float32ArrayArgument(info, 2, function, "gradInput", call.inputCount);
+  if (reference) {
+    conv2dBackwardDataReference(call.shape, gradOutput, filter, gradInput);
+  } else {
+    float* workspace = workspaceFor(info.Env(), function, call.shape);
+    conv2dBackwardDataWith(call.algorithm, call.shape, gradOutput, filter, gradInput, workspace);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value backwardFilter(const Napi::CallbackInfo& info, bool reference) {
+  const std::string function = reference ? "conv2dBackwardFilterReference" : "conv2dBackwardFilter";
+  const ConvCall call = readOptions(info, 4, function);
+  const float* input = float32ArrayArgument(info, 0, function, "input", call.inputCount);
+  const float* gradOutput = float32ArrayArgument(info, 1, function, "gradOutput", call.outputCount);
+  float* gradFilter = float32ArrayArgument(info, 2, function, "gradFilter", call.filterCount);
+  float* gradBias = optionalFloat32ArrayArgument(info, 3, function, "gradBias", call.shape.outC);
+  if (reference) {
+    conv2dBackwardFilterReference(call.shape, input, gradOutput, gradFilter, gradBias);
+  } else {
+    float* workspace = workspaceFor(info.Env(), function, call.shape);
+    conv2dBackwardFilterWith(call.algorithm, call.shape, input, gradOutput, gradFilter, gradBias, workspace);
+  }
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void registerConvBindings(Napi::Env env, Napi::Object exports) {
+  exports.Set("conv2dForward", Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return forward(info, false); }, "conv2dForward"));
+  exports.Set("conv2dBackwardData", Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return backwardData(info, false); }, "conv2dBackwardData"));
+  exports.Set("conv2dBackwardFilter", Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return backwardFilter(info, false); }, "conv2dBackwardFilter"));
+  exports.Set("conv2dForwardReference", Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return forward(info, true); }, "conv2dForwardReference"));
+  exports.Set("conv2dBackwardDataReference", Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return backwardData(info, true); }, "conv2dBackwardDataReference"));
+  exports.Set("conv2dBackwardFilterReference", Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return backwardFilter(info, true); }, "conv2dBackwardFilterReference"));
+}
 
 }  // namespace addon
 }  // namespace kiln

@@ -1,0 +1,262 @@
+// Portable half of the direct convolution path: weight repacking, zero-padded
+// source buffers and threading; the arithmetic is in conv2d_direct_avx512.cpp.
+//
+// Workspace: [packed weights][source chunk]. Packed weights are
+// [blocks of 16 output channels][kH][kW][source channels][16] (zero-filled past
+// the last channel) so one aligned load gives 16 output channels of one tap.
+// The source chunk holds a few whole images, zero-padded so the kernels need
+// no bounds checks:
+//   forward, backward filter: input padded by padTop/Bottom/Left/Right;
+//   backward data: gradOutput spread out by the stride ("transposed conv")
+//   and padded so that a stride-1 correlation with the flipped filter gives
+//   gradInput directly.
+#include <algorithm>
+#include <cstring>
+
+#include "../runtime/cpu_features.h"
+#include "../runtime/thread_pool.h"
+#include "conv2d_direct.h"
+#include "conv2d_paths.h"
+
+namespace kiln {
+namespace {
+
+constexpr int64_t kSourceChunkFloats = int64_t(1) << 18;  // 1 MiB: stays in L2 across filter-gradient tiles
+constexpr int64_t kMaxBlocksPerGroup = 4;
+constexpr int64_t kMaxTileWidth[5] = {0, 28, 14, 8, 6};
+constexpr int64_t kMaxTileRows[5] = {0, 24, 12, 8, 6};
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int64_t paddedH(const Conv2DShape& s) { return s.inH + s.padTop + s.padBottom; }
+int64_t paddedW(const Conv2DShape& s) { return s.inW + s.padLeft + s.padRight; }
+int64_t spreadH(const Conv2DShape& s) { return s.inH + (s.kernelH - 1) * s.dilationH; }
+int64_t spreadW(const Conv2DShape& s) { return s.inW + (s.kernelW - 1) * s.dilationW; }
+
+int64_t packedWeightFloats(const Conv2DShape& s) {
+  const int64_t forward = ceilDiv(s.outC, 16) * s.inC;
+  const int64_t backward = ceilDiv(s.inC, 16) * s.outC;
+  return 16 * s.kernelH * s.kernelW * std::max(forward, backward);
+}
+
+int64_t sourceFloatsPerImage(const Conv2DShape& s) {
+  return std::max(paddedH(s) * paddedW(s) * s.inC, spreadH(s) * spreadW(s) * s.outC);
+}
+
+int64_t imagesPerChunk(const Conv2DShape& s) {
+  return std::max<int64_t>(1, std::min(s.batch, kSourceChunkFloats / sourceFloatsPerImage(s)));
+}
+
+// Rounded to a whole cache line so the source chunk stays 64-byte aligned.
+int64_t packedRegionFloats(const Conv2DShape& s) { return ceilDiv(packedWeightFloats(s), 16) * 16; }
+
+void packForwardWeights(const Conv2DShape& s, const float* filter, float* packed) {
+  const int64_t taps = s.kernelH * s.kernelW;
+  parallelFor(ceilDiv(s.outC, 16), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t block = begin; block < end; ++block) {
+      float* dst = packed + block * taps * s.inC * 16;
+      const int64_t valid = std::min<int64_t>(16, s.outC - block * 16);
+      for (int64_t row = 0; row < taps * s.inC; ++row, dst += 16) {
+        const float* src = filter + row * s.outC + block * 16;
+        for (int64_t l = 0; l < 16; ++l) dst[l] = l < valid ? src[l] : 0.0f;
+      }
+    }
+  });
+}
+
+// Flipped taps, channels swapped: packed[block of ci][kH-1-kh][kW-1-kw][co][ci%16].
+void packBackwardDataWeights(const Conv2DShape& s, const float* filter, float* packed) {
+  const int64_t taps = s.kernelH * s.kernelW;
+  parallelFor(ceilDiv(s.inC, 16), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t block = begin; block < end; ++block) {
+      const int64_t valid = std::min<int64_t>(16, s.inC - block * 16);
+      for (int64_t tap = 0; tap < taps; ++tap) {
+        const int64_t flipped = taps - 1 - tap;
+        float* dst = packed + (block * taps + tap) * s.outC * 16;
+        const float* src = filter + (flipped * s.inC + block * 16) * s.outC;
+        for (int64_t co = 0; co < s.outC; ++co, dst += 16) {
+          for (int64_t l = 0; l < 16; ++l) dst[l] = l < valid ? src[l * s.outC + co] : 0.0f;
+        }
+      }
+    }
+  });
+}
+
+void padInput(const Conv2DShape& s, const float* input, int64_t images, float* dst) {
+  const int64_t Hp = paddedH(s), Wp = paddedW(s), C = s.inC;
+  parallelFor(images * Hp, 8, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t img = row / Hp, ih = row % Hp - s.padTop;
+      float* out = dst + row * Wp * C;
+      if (ih < 0 || ih >= s.inH) {
+        std::memset(out, 0, static_cast<size_t>(Wp * C) * sizeof(float));
+        continue;
+      }
+      std::memset(out, 0, static_cast<size_t>(s.padLeft * C) * sizeof(float));
+      std::memcpy(out + s.padLeft * C, input + (img * s.inH + ih) * s.inW * C,
+                  static_cast<size_t>(s.inW * C) * sizeof(float));
+      std::memset(out + (s.padLeft + s.inW) * C, 0, static_cast<size_t>(s.padRight * C) * sizeof(float));
+    }
+  });
+}
+
+// spread[img, q, r, :] = gradOutput[img, oh, ow, :] where q = oh*strideH +
+// (kH-1)*dilationH - padTop (likewise r), zero elsewhere.
+void spreadGradOutput(const Conv2DShape& s, const float* gradOutput, int64_t images, float* dst) {
+  const int64_t Hs = spreadH(s), Ws = spreadW(s), C = s.outC, outH = s.outH(), outW = s.outW();
+  const int64_t offH = (s.kernelH - 1) * s.dilationH - s.padTop;
+  const int64_t offW = (s.kernelW - 1) * s.dilationW - s.padLeft;
+  const size_t pixelBytes = static_cast<size_t>(C) * sizeof(float);
+  parallelFor(images * Hs, 8, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t img = row / Hs, th = row % Hs - offH;
+      float* out = dst + row * Ws * C;
+      const int64_t oh = th / s.strideH;
+      if (th < 0 || th % s.strideH != 0 || oh >= outH) {
+        std::memset(out, 0, pixelBytes * static_cast<size_t>(Ws));
+        continue;
+      }
+      const float* src = gradOutput + (img * outH + oh) * outW * C;
+      for (int64_t r = 0; r < Ws; ++r) {
+        const int64_t tw = r - offW, ow = tw / s.strideW;
+        if (tw < 0 || tw % s.strideW != 0 || ow >= outW) std::memset(out + r * C, 0, pixelBytes);
+        else std::memcpy(out + r * C, src + ow * C, pixelBytes);
+      }
+    }
+  });
+}
+
+int64_t blocksPerGroup(int64_t channels) { return std::min(kMaxBlocksPerGroup, ceilDiv(channels, 16)); }
+
+int64_t balancedTile(int64_t length, int64_t maximum) { return ceilDiv(length, ceilDiv(length, maximum)); }
+
+#if defined(__x86_64__)
+void runCorrelation(DirectCorrelation& work) {
+  const int64_t nb = blocksPerGroup(work.outC);
+  work.blocksPerGroup = nb;
+  work.groups = ceilDiv(ceilDiv(work.outC, 16), nb);
+  work.tileWidth = balancedTile(work.outW, kMaxTileWidth[nb]);
+  parallelFor(work.images * work.outH * work.groups, 1, [&](int64_t begin, int64_t end) {
+    conv2dDirectCorrelateAvx512(work, begin, end);
+  });
+}
+#endif
+
+}  // namespace
+
+bool conv2dDirectAvailable() {
+#if defined(__x86_64__)
+  return activeIsa() == Isa::Avx512;
+#else
+  return false;
+#endif
+}
+
+size_t conv2dDirectWorkspaceFloats(const Conv2DShape& s) {
+  return static_cast<size_t>(packedRegionFloats(s) + imagesPerChunk(s) * sourceFloatsPerImage(s));
+}
+
+#if defined(__x86_64__)
+void conv2dForwardDirect(const Conv2DShape& s, const float* input, const float* filter, const float* bias,
+                         FusedActivation activation, float* output, float* workspace) {
+  float* packed = workspace;
+  float* source = workspace + packedRegionFloats(s);
+  packForwardWeights(s, filter, packed);
+  const int64_t chunk = imagesPerChunk(s), outH = s.outH(), outW = s.outW();
+  for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
+    const int64_t images = std::min(chunk, s.batch - n0);
+    padInput(s, input + n0 * s.inH * s.inW * s.inC, images, source);
+    DirectCorrelation work{};
+    work.source = source;
+    work.images = images;
+    work.sourceH = paddedH(s);
+    work.sourceW = paddedW(s);
+    work.sourceC = s.inC;
+    work.packedWeights = packed;
+    work.kernelH = s.kernelH;
+    work.kernelW = s.kernelW;
+    work.strideH = s.strideH;
+    work.strideW = s.strideW;
+    work.dilationH = s.dilationH;
+    work.dilationW = s.dilationW;
+    work.output = output + n0 * outH * outW * s.outC;
+    work.outH = outH;
+    work.outW = outW;
+    work.outC = s.outC;
+    work.bias = bias;
+    work.relu = activation == FusedActivation::Relu ? 1 : 0;
+    runCorrelation(work);
+  }
+}
+
+void conv2dBackwardDataDirect(const Conv2DShape& s, const float* gradOutput, const float* filter, float* gradInput,
+                              float* workspace) {
+  float* packed = workspace;
+  float* source = workspace + packedRegionFloats(s);
+  packBackwardDataWeights(s, filter, packed);
+  const int64_t chunk = imagesPerChunk(s), outH = s.outH(), outW = s.outW();
+  for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
+    const int64_t images = std::min(chunk, s.batch - n0);
+    spreadGradOutput(s, gradOutput + n0 * outH * outW * s.outC, images, source);
+    DirectCorrelation work{};
+    work.source = source;
+    work.images = images;
+    work.sourceH = spreadH(s);
+    work.sourceW = spreadW(s);
+    work.sourceC = s.outC;
+    work.packedWeights = packed;
+    work.kernelH = s.kernelH;
+    work.kernelW = s.kernelW;
+    work.strideH = 1;
+    work.strideW = 1;
+    work.dilationH = s.dilationH;
+    work.dilationW = s.dilationW;
+    work.output = gradInput + n0 * s.inH * s.inW * s.inC;
+    work.outH = s.inH;
+    work.outW = s.inW;
+    work.outC = s.inC;
+    work.bias = nullptr;
+    work.relu = 0;
+    runCorrelation(work);
+  }
+}
+
+void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const float* gradOutput,
+                                float* gradFilter, float* gradBias, float* workspace) {
+  float* source = workspace + packedRegionFloats(s);
+  const int64_t chunk = imagesPerChunk(s), outH = s.outH(), outW = s.outW();
+  DirectFilterGradient work{};
+  work.sourceH = paddedH(s);
+  work.sourceW = paddedW(s);
+  work.sourceC = s.inC;
+  work.outH = outH;
+  work.outW = outW;
+  work.outC = s.outC;
+  work.kernelH = s.kernelH;
+  work.kernelW = s.kernelW;
+  work.strideH = s.strideH;
+  work.strideW = s.strideW;
+  work.dilationH = s.dilationH;
+  work.dilationW = s.dilationW;
+  work.gradFilter = gradFilter;
+  work.segmentLength = s.dilationW == 1 ? s.kernelW * s.inC : s.inC;
+  work.segments = s.dilationW == 1 ? 1 : s.kernelW;
+  work.blocksPerGroup = blocksPerGroup(s.outC);
+  work.groups = ceilDiv(ceilDiv(s.outC, 16), work.blocksPerGroup);
+  work.tileRows = balancedTile(work.segmentLength, kMaxTileRows[work.blocksPerGroup]);
+  work.tilesPerSegment = ceilDiv(work.segmentLength, work.tileRows);
+  const int64_t tasks = s.kernelH * work.segments * work.tilesPerSegment * work.groups;
+  for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
+    const int64_t images = std::min(chunk, s.batch - n0);
+    padInput(s, input + n0 * s.inH * s.inW * s.inC, images, source);
+    work.source = source;
+    work.images = images;
+    work.gradOutput = gradOutput + n0 * outH * outW * s.outC;
+    work.accumulate = n0 == 0 ? 0 : 1;
+    parallelFor(tasks, 1, [&](int64_t begin, int64_t end) { conv2dDirectFilterGradientAvx512(work, begin, end); });
+  }
+  if (gradBias != nullptr) conv2dBiasGradient(s, gradOutput, gradBias, workspace);
+}
+#endif
+
+}  // namespace kiln

@@ -1,0 +1,50 @@
+// Internal to the conv2d kernels: the plain-data descriptions of work that the
+// portable driver (conv2d_direct.cpp: packing, padding, threading) hands to
+// the direct AVX-512 kernels (conv2d_direct_avx512.cpp). Only PODs here, so
+// that no code compiled with AVX-512 flags is shared with portable callers.
+#pragma once
+
+#include <cstdint>
+
+namespace kiln {
+
+// output[img, oh, ow, c] = act(bias[c] + sum over kh, kw, s of
+//   source[img, oh*strideH + kh*dilationH, ow*strideW + kw*dilationW, s] * weights)
+// where source is already zero-padded (no bounds checks in the kernel) and
+// packedWeights is [ceil(outC/16)][kH][kW][sourceC][16] (zero beyond outC).
+// Tasks: one per (img, oh, group of blocksPerGroup channel blocks).
+struct DirectCorrelation {
+  const float* source;
+  int64_t images, sourceH, sourceW, sourceC;
+  const float* packedWeights;
+  int64_t kernelH, kernelW, strideH, strideW, dilationH, dilationW;
+  float* output;
+  int64_t outH, outW, outC;
+  const float* bias;
+  int relu;
+  int64_t blocksPerGroup, groups, tileWidth;
+};
+
+// gradFilter[kh, kw, ci, co] (+)= sum over img, oh, ow of
+//   source[img, oh*strideH + kh*dilationH, ow*strideW + kw*dilationW, ci] * gradOutput[img, oh, ow, co]
+// A filter row kh is cut into `segments` runs of segmentLength consecutive
+// (kw, ci) entries that are also consecutive in the source (all of kW*C when
+// dilationW == 1, else one kw per segment), and each run into tiles of
+// tileRows entries. Tasks: one per (kh, segment, tile, group of channel blocks).
+struct DirectFilterGradient {
+  const float* source;
+  int64_t images, sourceH, sourceW, sourceC;
+  const float* gradOutput;
+  int64_t outH, outW, outC;
+  int64_t kernelH, kernelW, strideH, strideW, dilationH, dilationW;
+  float* gradFilter;
+  int accumulate;
+  int64_t segmentLength, segments, tileRows, tilesPerSegment, blocksPerGroup, groups;
+};
+
+#if defined(__x86_64__)
+void conv2dDirectCorrelateAvx512(const DirectCorrelation& work, int64_t firstTask, int64_t endTask);
+void conv2dDirectFilterGradientAvx512(const DirectFilterGradient& work, int64_t firstTask, int64_t endTask);
+#endif
+
+}  // namespace kiln

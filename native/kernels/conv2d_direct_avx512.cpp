@@ -1,0 +1,200 @@
+// Direct convolution microkernels, AVX-512 (see conv2d_direct.h for the work
+// descriptions; the source is NHWC and zero-padded, filters are HWIO).
+//
+// Correlation (forward, and backward data as a correlation of gradOutput with
+// the flipped filter): a register tile is tileWidth output pixels x NB blocks
+// of 16 output channels. Loop order inside a tile: kh, kw, source channel;
+// per step NB weight vectors are loaded and each pixel's source value is
+// broadcast into NB FMAs.
+// Filter gradient: a register tile is R consecutive (kw, ci) filter rows x NB
+// blocks of 16 output channels; the loop runs over every output pixel, loads
+// NB gradOutput vectors and broadcasts R source values.
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+
+#include <utility>
+
+#include "conv2d_direct.h"
+
+namespace kiln {
+namespace {
+
+__mmask16 channelMask(int64_t valid) {
+  return valid >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1u);
+}
+
+template <int NB, int RW>
+void correlateTile(const DirectCorrelation& p, const float* source, const float* weights, int64_t blockStride,
+                   float* output, int64_t firstBlock) {
+  __m512 acc[RW][NB];
+#pragma GCC unroll 32
+  for (int i = 0; i < RW; ++i) {
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
+  }
+  const int64_t C = p.sourceC;
+  const int64_t pixelStride = p.strideW * C;
+  const int64_t rowStep = p.dilationH * p.sourceW * C;
+  const int64_t tapStep = p.dilationW * C;
+  for (int64_t kh = 0; kh < p.kernelH; ++kh) {
+    for (int64_t kw = 0; kw < p.kernelW; ++kw) {
+      const float* s = source + kh * rowStep + kw * tapStep;
+      const float* w = weights + (kh * p.kernelW + kw) * C * 16;
+      for (int64_t c = 0; c < C; ++c) {
+        __m512 wv[NB];
+#pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j) wv[j] = _mm512_load_ps(w + j * blockStride + c * 16);
+#pragma GCC unroll 32
+        for (int i = 0; i < RW; ++i) {
+          const __m512 x = _mm512_set1_ps(s[i * pixelStride + c]);
+#pragma GCC unroll 4
+          for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_fmadd_ps(x, wv[j], acc[i][j]);
+        }
+      }
+    }
+  }
+  __m512 biasVector[NB];
+  __mmask16 masks[NB];
+#pragma GCC unroll 4
+  for (int j = 0; j < NB; ++j) {
+    masks[j] = channelMask(p.outC - (firstBlock + j) * 16);
+    biasVector[j] = p.bias != nullptr ? _mm512_maskz_loadu_ps(masks[j], p.bias + (firstBlock + j) * 16)
+                                      : _mm512_setzero_ps();
+  }
+  const __m512 zero = _mm512_setzero_ps();
+#pragma GCC unroll 32
+  for (int i = 0; i < RW; ++i) {
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; ++j) {
+      __m512 v = _mm512_add_ps(acc[i][j], biasVector[j]);
+      if (p.relu) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
+      _mm512_mask_storeu_ps(output + i * p.outC + (firstBlock + j) * 16, masks[j], v);
+    }
+  }
+}
+
+using CorrelateFn = void (*)(const DirectCorrelation&, const float*, const float*, int64_t, float*, int64_t);
+
+// Widest tiles per NB: accumulators + NB weight vectors + one broadcast fit
+// in the 32 zmm registers.
+constexpr int kMaxTileWidth[5] = {0, 28, 14, 8, 6};
+
+template <int NB, int... W>
+const CorrelateFn* correlateTable(std::integer_sequence<int, W...>) {
+  static const CorrelateFn table[] = {&correlateTile<NB, W + 1>...};
+  return table;
+}
+
+CorrelateFn correlateKernel(int nb, int width) {
+  switch (nb) {
+    case 1: return correlateTable<1>(std::make_integer_sequence<int, kMaxTileWidth[1]>())[width - 1];
+    case 2: return correlateTable<2>(std::make_integer_sequence<int, kMaxTileWidth[2]>())[width - 1];
+    case 3: return correlateTable<3>(std::make_integer_sequence<int, kMaxTileWidth[3]>())[width - 1];
+    default: return correlateTable<4>(std::make_integer_sequence<int, kMaxTileWidth[4]>())[width - 1];
+  }
+}
+
+template <int NB, int R>
+void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, float* gradFilter,
+                        int64_t firstBlock) {
+  __m512 acc[R][NB];
+  __mmask16 masks[NB];
+#pragma GCC unroll 4
+  for (int j = 0; j < NB; ++j) masks[j] = channelMask(p.outC - (firstBlock + j) * 16);
+#pragma GCC unroll 32
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; ++j) {
+      acc[r][j] = p.accumulate ? _mm512_maskz_loadu_ps(masks[j], gradFilter + r * p.outC + (firstBlock + j) * 16)
+                               : _mm512_setzero_ps();
+    }
+  }
+  const int64_t C = p.sourceC;
+  for (int64_t img = 0; img < p.images; ++img) {
+    for (int64_t oh = 0; oh < p.outH; ++oh) {
+      const float* sourceRow = p.source + ((img * p.sourceH + oh * p.strideH) * p.sourceW) * C + sourceOffset;
+      const float* dy = p.gradOutput + ((img * p.outH + oh) * p.outW) * p.outC + firstBlock * 16;
+      for (int64_t ow = 0; ow < p.outW; ++ow) {
+        const float* s = sourceRow + ow * p.strideW * C;
+        __m512 g[NB];
+#pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j) g[j] = _mm512_maskz_loadu_ps(masks[j], dy + ow * p.outC + j * 16);
+#pragma GCC unroll 32
+        for (int r = 0; r < R; ++r) {
+          const __m512 x = _mm512_set1_ps(s[r]);
+#pragma GCC unroll 4
+          for (int j = 0; j < NB; ++j) acc[r][j] = _mm512_fmadd_ps(x, g[j], acc[r][j]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 32
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; ++j) _mm512_mask_storeu_ps(gradFilter + r * p.outC + (firstBlock + j) * 16, masks[j], acc[r][j]);
+  }
+}
+
+using FilterGradientFn = void (*)(const DirectFilterGradient&, int64_t, float*, int64_t);
+constexpr int kMaxTileRows[5] = {0, 24, 12, 8, 6};
+
+template <int NB, int... R>
+const FilterGradientFn* filterGradientTable(std::integer_sequence<int, R...>) {
+  static const FilterGradientFn table[] = {&filterGradientTile<NB, R + 1>...};
+  return table;
+}
+
+FilterGradientFn filterGradientKernel(int nb, int rows) {
+  switch (nb) {
+    case 1: return filterGradientTable<1>(std::make_integer_sequence<int, kMaxTileRows[1]>())[rows - 1];
+    case 2: return filterGradientTable<2>(std::make_integer_sequence<int, kMaxTileRows[2]>())[rows - 1];
+    case 3: return filterGradientTable<3>(std::make_integer_sequence<int, kMaxTileRows[3]>())[rows - 1];
+    default: return filterGradientTable<4>(std::make_integer_sequence<int, kMaxTileRows[4]>())[rows - 1];
+  }
+}
+
+}  // namespace
+
+void conv2dDirectCorrelateAvx512(const DirectCorrelation& p, int64_t firstTask, int64_t endTask) {
+  const int64_t blocks = (p.outC + 15) / 16;
+  const int64_t blockStride = p.kernelH * p.kernelW * p.sourceC * 16;
+  for (int64_t task = firstTask; task < endTask; ++task) {
+    const int64_t row = task / p.groups;
+    const int64_t group = task % p.groups;
+    const int64_t img = row / p.outH, oh = row % p.outH;
+    const int64_t firstBlock = group * p.blocksPerGroup;
+    const int nb = static_cast<int>(blocks - firstBlock < p.blocksPerGroup ? blocks - firstBlock : p.blocksPerGroup);
+    const float* weights = p.packedWeights + firstBlock * blockStride;
+    const float* sourceRow = p.source + (img * p.sourceH + oh * p.strideH) * p.sourceW * p.sourceC;
+    float* outputRow = p.output + (img * p.outH + oh) * p.outW * p.outC;
+    for (int64_t ow = 0; ow < p.outW; ow += p.tileWidth) {
+      const int64_t width = p.outW - ow < p.tileWidth ? p.outW - ow : p.tileWidth;
+      correlateKernel(nb, static_cast<int>(width))(p, sourceRow + ow * p.strideW * p.sourceC, weights, blockStride,
+                                                   outputRow + ow * p.outC, firstBlock);
+    }
+  }
+}
+
+void conv2dDirectFilterGradientAvx512(const DirectFilterGradient& p, int64_t firstTask, int64_t endTask) {
+  const int64_t blocks = (p.outC + 15) / 16;
+  for (int64_t task = firstTask; task < endTask; ++task) {
+    const int64_t group = task % p.groups;
+    int64_t rest = task / p.groups;
+    const int64_t tile = rest % p.tilesPerSegment;
+    rest /= p.tilesPerSegment;
+    const int64_t segment = rest % p.segments;
+    const int64_t kh = rest / p.segments;
+    const int64_t first = tile * p.tileRows;
+    const int64_t rows = p.segmentLength - first < p.tileRows ? p.segmentLength - first : p.tileRows;
+    const int64_t firstBlock = group * p.blocksPerGroup;
+    const int nb = static_cast<int>(blocks - firstBlock < p.blocksPerGroup ? blocks - firstBlock : p.blocksPerGroup);
+    const int64_t sourceOffset = kh * p.dilationH * p.sourceW * p.sourceC + segment * p.dilationW * p.sourceC + first;
+    float* gradFilter = p.gradFilter + (kh * p.kernelW * p.sourceC + segment * p.segmentLength + first) * p.outC;
+    filterGradientKernel(nb, static_cast<int>(rows))(p, sourceOffset, gradFilter, firstBlock);
+  }
+}
+
+}  // namespace kiln
+
+#endif  // defined(__x86_64__)

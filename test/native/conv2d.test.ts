@@ -1,0 +1,232 @@
+// The fast convolution paths (auto, im2col+GEMM, direct SIMD) against the plain
+// C++ reference loops, for all three passes, on awkward and real-layer shapes.
+import t, { Test } from 'tap';
+import { loadAddon } from '../../lib/native';
+import type { Conv2DNativeOptions } from '../../lib/ops/conv';
+
+interface ConvAddon {
+  conv2dForward(x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, o: Conv2DNativeOptions): void;
+  conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, o: Conv2DNativeOptions): void;
+  conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, db: Float32Array | null, o: Conv2DNativeOptions): void;
+  conv2dForwardReference(x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, o: Conv2DNativeOptions): void;
+  conv2dBackwardDataReference(dy: Float32Array, w: Float32Array, dx: Float32Array, o: Conv2DNativeOptions): void;
+  conv2dBackwardFilterReference(x: Float32Array, dy: Float32Array, dw: Float32Array, db: Float32Array | null, o: Conv2DNativeOptions): void;
+}
+const addon = loadAddon<ConvAddon>();
+type TapTest = Test;
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let r = Math.imul(a ^ (a >>> 15), 1 | a);
+    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
+    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const random = mulberry32(20261123);
+const randomArray = (n: number) => Float32Array.from({ length: n }, () => random() * 2 - 1);
+
+interface Case {
+  name: string;
+  batch: number;
+  in: [number, number, number];
+  outC: number;
+  kernel: [number, number];
+  stride?: [number, number];
+  pad?: [number, number, number, number];
+  dilation?: [number, number];
+}
+
+function options(c: Case): Conv2DNativeOptions {
+  const [padTop, padBottom, padLeft, padRight] = c.pad ?? [0, 0, 0, 0];
+  return {
+    batch: c.batch, inH: c.in[0], inW: c.in[1], inC: c.in[2], outC: c.outC,
+    kernelH: c.kernel[0], kernelW: c.kernel[1],
+    strideH: c.stride?.[0] ?? 1, strideW: c.stride?.[1] ?? 1,
+    padTop, padBottom, padLeft, padRight,
+    dilationH: c.dilation?.[0] ?? 1, dilationW: c.dilation?.[1] ?? 1,
+  };
+}
+
+const outSize = (o: Conv2DNativeOptions) => [
+  Math.floor((o.inH + o.padTop + o.padBottom - o.dilationH * (o.kernelH - 1) - 1) / o.strideH) + 1,
+  Math.floor((o.inW + o.padLeft + o.padRight - o.dilationW * (o.kernelW - 1) - 1) / o.strideW) + 1,
+];
+
+function maxAbs(a: Float32Array): number {
+  let m = 0;
+  for (const v of a) m = Math.max(m, Math.abs(v));
+  return m;
+}
+
+// Largest |actual - expected| relative to the largest |expected|: fp32
+// summation over up to a few thousand terms stays far below 1e-4 of it.
+function relativeError(actual: Float32Array, expected: Float32Array): number {
+  const scale = Math.max(maxAbs(expected), 1e-6);
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d;
+  }
+  return worst / scale;
+}
+
+const ALGORITHMS = [
+  { id: 0, label: 'auto' },
+  { id: 1, label: 'gemm' },
+  { id: 2, label: 'direct' },
+];
+const TOLERANCE = 1e-4;
+
+function checkCase(t: TapTest, c: Case): void {
+  const o = options(c);
+  const [outH, outW] = outSize(o);
+  const inputCount = o.batch * o.inH * o.inW * o.inC;
+  const outputCount = o.batch * outH * outW * o.outC;
+  const filterCount = o.kernelH * o.kernelW * o.inC * o.outC;
+  const x = randomArray(inputCount);
+  const w = randomArray(filterCount);
+  const b = randomArray(o.outC);
+  const dy = randomArray(outputCount);
+
+  const relu = c.batch % 2 === 1;
+  const yRef = new Float32Array(outputCount);
+  addon.conv2dForwardReference(x, w, b, yRef, { ...o, relu });
+  const yRefNoBias = new Float32Array(outputCount);
+  addon.conv2dForwardReference(x, w, null, yRefNoBias, o);
+  const dxRef = new Float32Array(inputCount);
+  addon.conv2dBackwardDataReference(dy, w, dxRef, o);
+  const dwRef = new Float32Array(filterCount);
+  const dbRef = new Float32Array(o.outC);
+  addon.conv2dBackwardFilterReference(x, dy, dwRef, dbRef, o);
+
+  for (const algorithm of ALGORITHMS) {
+    const label = `${c.name} [${algorithm.label}]`;
+    const y = new Float32Array(outputCount).fill(NaN);
+    addon.conv2dForward(x, w, b, y, { ...o, relu, algorithm: algorithm.id });
+    t.ok(relativeError(y, yRef) < TOLERANCE, `forward ${label}`, { error: relativeError(y, yRef) });
+    const yNoBias = new Float32Array(outputCount).fill(NaN);
+    addon.conv2dForward(x, w, null, yNoBias, { ...o, algorithm: algorithm.id });
+    t.ok(relativeError(yNoBias, yRefNoBias) < TOLERANCE, `forward without bias ${label}`, { error: relativeError(yNoBias, yRefNoBias) });
+
+    // Outputs start as NaN garbage: backward kernels must overwrite, not accumulate.
+    const dx = new Float32Array(inputCount).fill(NaN);
+    addon.conv2dBackwardData(dy, w, dx, { ...o, algorithm: algorithm.id });
+    t.ok(relativeError(dx, dxRef) < TOLERANCE, `backwardData ${label}`, { error: relativeError(dx, dxRef) });
+
+    const dw = new Float32Array(filterCount).fill(NaN);
+    const db = new Float32Array(o.outC).fill(NaN);
+    addon.conv2dBackwardFilter(x, dy, dw, db, { ...o, algorithm: algorithm.id });
+    t.ok(relativeError(dw, dwRef) < TOLERANCE, `backwardFilter ${label}`, { error: relativeError(dw, dwRef) });
+    t.ok(relativeError(db, dbRef) < TOLERANCE, `backwardFilter bias ${label}`, { error: relativeError(db, dbRef) });
+  }
+}
+
+const awkward: Case[] = [
+  { name: '7x9x3->5 k3 pad1', batch: 1, in: [7, 9, 3], outC: 5, kernel: [3, 3], pad: [1, 1, 1, 1] },
+  { name: '7x9x7->17 k5 s2 asymmetric pad', batch: 3, in: [7, 9, 7], outC: 17, kernel: [5, 5], stride: [2, 2], pad: [2, 1, 0, 3] },
+  { name: '11x13x1->6 k5 pad2', batch: 1, in: [11, 13, 1], outC: 6, kernel: [5, 5], pad: [2, 2, 2, 2] },
+  { name: '9x7x17->65 1x1', batch: 3, in: [9, 7, 17], outC: 65, kernel: [1, 1] },
+  { name: '9x9x65->17 1x1 s2', batch: 1, in: [9, 9, 65], outC: 17, kernel: [1, 1], stride: [2, 2] },
+  { name: '5x6x3->7 1x1 pad1', batch: 1, in: [5, 6, 3], outC: 7, kernel: [1, 1], pad: [1, 0, 0, 1] },
+  { name: '13x12x3->7 k11 s3 pad3', batch: 1, in: [13, 12, 3], outC: 7, kernel: [11, 11], stride: [3, 3], pad: [3, 3, 3, 3] },
+  { name: '12x11x1->16 k11 s1 pad0', batch: 3, in: [12, 11, 1], outC: 16, kernel: [11, 11] },
+  { name: '10x9x7->17 k3 dilation2 pad2', batch: 3, in: [10, 9, 7], outC: 17, kernel: [3, 3], dilation: [2, 2], pad: [2, 2, 2, 2] },
+  { name: '9x8x3->5 k3 dilation [2,1] stride [1,2]', batch: 1, in: [9, 8, 3], outC: 5, kernel: [3, 3], dilation: [2, 1], stride: [1, 2], pad: [0, 3, 1, 0] },
+  { name: '6x6x65->17 k3 valid', batch: 1, in: [6, 6, 65], outC: 17, kernel: [3, 3] },
+  { name: '8x7x17->3 k3 s3 pad [0,2,1,1]', batch: 3, in: [8, 7, 17], outC: 3, kernel: [3, 3], stride: [3, 3], pad: [0, 2, 1, 1] },
+  { name: 'kernel equals padded input', batch: 3, in: [3, 4, 7], outC: 17, kernel: [5, 5], pad: [1, 1, 0, 1] },
+  { name: '1x1 image 1x1 kernel', batch: 1, in: [1, 1, 1], outC: 1, kernel: [1, 1] },
+  { name: '7x5x32->32 k3 pad3 (more pad than kernel half)', batch: 1, in: [7, 5, 32], outC: 32, kernel: [3, 3], pad: [3, 3, 3, 3] },
+  { name: '9x9x16->48 k2 s2 rectangular kernel', batch: 1, in: [9, 9, 16], outC: 48, kernel: [2, 3], stride: [2, 1], pad: [0, 1, 1, 1] },
+];
+
+const realLayers: Case[] = [
+  { name: 'resnet20 stem', batch: 2, in: [32, 32, 3], outC: 16, kernel: [3, 3], pad: [1, 1, 1, 1] },
+  { name: 'resnet20 stage1 conv3x3', batch: 2, in: [32, 32, 16], outC: 16, kernel: [3, 3], pad: [1, 1, 1, 1] },
+  { name: 'resnet20 stage2 conv3x3 stride2', batch: 2, in: [32, 32, 16], outC: 32, kernel: [3, 3], stride: [2, 2], pad: [0, 1, 0, 1] },
+  { name: 'resnet20 stage2 conv3x3', batch: 2, in: [16, 16, 32], outC: 32, kernel: [3, 3], pad: [1, 1, 1, 1] },
+  { name: 'resnet20 stage2 projection 1x1 stride2', batch: 2, in: [32, 32, 16], outC: 32, kernel: [1, 1], stride: [2, 2] },
+  { name: 'resnet20 stage3 conv3x3 stride2', batch: 2, in: [16, 16, 32], outC: 64, kernel: [3, 3], stride: [2, 2], pad: [0, 1, 0, 1] },
+  { name: 'resnet20 stage3 conv3x3', batch: 2, in: [8, 8, 64], outC: 64, kernel: [3, 3], pad: [1, 1, 1, 1] },
+  { name: 'resnet20 stage3 projection 1x1 stride2', batch: 2, in: [16, 16, 32], outC: 64, kernel: [1, 1], stride: [2, 2] },
+  { name: 'lenet5 conv1', batch: 2, in: [28, 28, 1], outC: 6, kernel: [5, 5], pad: [2, 2, 2, 2] },
+  { name: 'lenet5 conv2', batch: 2, in: [14, 14, 6], outC: 16, kernel: [5, 5] },
+];
+
+function randomCases(count: number): Case[] {
+  const pick = <T>(values: readonly T[]) => values[Math.floor(random() * values.length)];
+  const cases: Case[] = [];
+  while (cases.length < count) {
+    const kernel: [number, number] = [pick([1, 2, 3, 5]), pick([1, 3, 5])];
+    const dilation: [number, number] = [pick([1, 1, 2]), pick([1, 1, 2])];
+    const stride: [number, number] = [pick([1, 2, 3]), pick([1, 2, 3])];
+    const pad: [number, number, number, number] = [pick([0, 1, 2, 3]), pick([0, 1, 2, 3]), pick([0, 1, 2, 3]), pick([0, 1, 2, 3])];
+    const inH = 3 + Math.floor(random() * 10);
+    const inW = 3 + Math.floor(random() * 10);
+    const inC = pick([1, 3, 7, 17, 65]);
+    const outC = pick([1, 3, 7, 17, 65]);
+    const batch = pick([1, 3]);
+    if ((kernel[0] - 1) * dilation[0] + 1 > inH + pad[0] + pad[1]) continue;
+    if ((kernel[1] - 1) * dilation[1] + 1 > inW + pad[2] + pad[3]) continue;
+    const name = `random ${batch}x${inH}x${inW}x${inC}->${outC} k${kernel} s${stride} p${pad} d${dilation}`;
+    cases.push({ name, batch, in: [inH, inW, inC], outC, kernel, stride, pad, dilation });
+  }
+  return cases;
+}
+
+t.test('awkward shapes match the reference', async (t) => {
+  for (const c of awkward) checkCase(t, c);
+});
+
+t.test('resnet20 and lenet5 layers (batch 2) match the reference', async (t) => {
+  for (const c of realLayers) checkCase(t, c);
+});
+
+t.test('random shapes match the reference', async (t) => {
+  for (const c of randomCases(24)) checkCase(t, c);
+});
+
+t.test('the result does not depend on the thread count', async (t) => {
+  const { setNumThreads, backend } = await import('../../lib/backend');
+  const before = backend().threads;
+  const o = options({ name: '', batch: 3, in: [9, 10, 17], outC: 33, kernel: [3, 3], pad: [1, 1, 1, 1] });
+  const [outH, outW] = outSize(o);
+  const x = randomArray(o.batch * o.inH * o.inW * o.inC);
+  const w = randomArray(9 * o.inC * o.outC);
+  const dy = randomArray(o.batch * outH * outW * o.outC);
+  const run = () => {
+    const y = new Float32Array(dy.length);
+    addon.conv2dForward(x, w, null, y, o);
+    const dx = new Float32Array(x.length);
+    addon.conv2dBackwardData(dy, w, dx, o);
+    const dw = new Float32Array(w.length);
+    const db = new Float32Array(o.outC);
+    addon.conv2dBackwardFilter(x, dy, dw, db, o);
+    return [y, dx, dw, db];
+  };
+  setNumThreads(1);
+  const one = run();
+  setNumThreads(2);
+  const two = run();
+  setNumThreads(before);
+  for (let i = 0; i < one.length; i++) t.ok(relativeError(two[i], one[i]) < TOLERANCE, `output ${i} with 1 and 2 threads`);
+});
+
+t.test('the binding rejects bad arguments', async (t) => {
+  const o = options({ name: '', batch: 1, in: [4, 4, 2], outC: 3, kernel: [3, 3] });
+  const x = new Float32Array(32);
+  const w = new Float32Array(54);
+  const y = new Float32Array(12);
+  t.throws(() => addon.conv2dForward(x, w, null, new Float32Array(11), o), /kiln.conv2dForward: expected a Float32Array of length 12 for 'output' but received length 11/);
+  t.throws(() => addon.conv2dForward(new Float64Array(32) as never, w, null, y, o), /expected a Float32Array for 'input' but received a Float64Array/);
+  t.throws(() => addon.conv2dForward(x, w, new Float32Array(2), y, o), /for 'bias'/);
+  t.throws(() => addon.conv2dForward(x, w, null, y, { ...o, strideH: 0 }), /kiln.conv2dForward: expected an integer in \[1, \d+\] for 'strideH' but received 0/);
+  t.throws(() => addon.conv2dForward(x, w, null, y, { ...o, kernelH: 5, kernelW: 5 } as never), /expected a kernel no larger than the padded input \(inH 4 \+ padTop 0 \+ padBottom 0 = 4\) for 'kernelH' but received kernelH 5/);
+  t.throws(() => addon.conv2dBackwardData(y, w, new Float32Array(5), o), /conv2dBackwardData: expected a Float32Array of length 32 for 'gradInput'/);
+  t.throws(() => addon.conv2dBackwardFilter(x, y, w, new Float32Array(4), o), /conv2dBackwardFilter: expected a Float32Array of length 3 for 'gradBias'/);
+  t.throws(() => addon.conv2dForward(x, w, null, y, { ...o, batch: 2 ** 30, inH: 2 ** 30 }), /overflows|length/);
+  t.throws(() => addon.conv2dForward(x, w, null, y, { ...o, relu: 1 } as never), /for 'relu'/);
+  t.throws(() => addon.conv2dForward(x, w, null, y, undefined as never), /for 'options'/);
+});

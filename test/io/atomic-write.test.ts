@@ -37,6 +37,11 @@ t.test('keeps the permissions of the file it replaces', { skip: process.platform
   fs.chmodSync(file, 0o600);
   writeFileAtomic(file, 'new');
   t.equal(fs.statSync(file).mode & 0o777, 0o600);
+  // Bits the umask would clear on a new file survive too.
+  fs.chmodSync(file, 0o646);
+  writeFileAtomic(file, 'newer');
+  t.equal(fs.statSync(file).mode & 0o777, 0o646);
+  t.equal(fs.readFileSync(file, 'utf8'), 'newer');
 });
 
 t.test('a failure while writing leaves the old file intact and removes the temporary file', async (t) => {
@@ -74,6 +79,13 @@ t.test('a read-only folder fails without touching the old file', { skip: process
   t.throws(() => writeFileAtomic(file, 'new'), /kiln.writeFileAtomic: could not write/);
   t.equal(fs.readFileSync(file, 'utf8'), 'old');
   t.same(fs.readdirSync(dir), ['x.json']);
+});
+
+t.test('a very long file name still gets a valid temporary name', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'w'.repeat(240));
+  writeFileAtomic(file, 'long');
+  t.equal(fs.readFileSync(file, 'utf8'), 'long');
 });
 
 t.test('bad arguments and missing folders', async (t) => {

@@ -2,6 +2,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Tensor } from '../../lib/tensor';
 import { decodeSafetensors, MAX_HEADER_BYTES, readSafetensors, writeSafetensors } from '../../lib/io/safetensors';
 
 function tempDir(t: { teardown(fn: () => void): unknown }): string {
@@ -52,7 +53,8 @@ t.test('round trip of several tensors and metadata, bit for bit', async (t) => {
   }
   const decoded = decodeSafetensors(fs.readFileSync(file), file);
   t.ok(bytesOf(decoded.tensors['conv1.kernel'].data).equals(bytesOf(tensors['conv1.kernel'].data)), 'in-memory decoding agrees');
-  writeSafetensors(file, { only: { shape: [1], data: Float32Array.of(1) } });
+  writeSafetensors(file, { only: new Tensor(Float32Array.of(1, 2), [1, 2]) });
+  t.same(Array.from(readSafetensors(file).tensors.only.data), [1, 2], 'kiln Tensors can be written directly');
   t.same(readSafetensors(file).metadata, {}, 'metadata is optional');
 });
 

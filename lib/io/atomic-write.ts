@@ -41,16 +41,18 @@ export function writeFileAtomic(file: string, data: AtomicWriteData): void {
   }
   const target = path.resolve(file);
   const dir = path.dirname(target);
-  const temporary = path.join(dir, `.${path.basename(target)}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.tmp`);
-  let mode = 0o666;
+  // The name stays well under the usual 255-byte limit even for long targets.
+  const temporary = path.join(dir, `.${path.basename(target).slice(0, 100)}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.tmp`);
+  let keptMode: number | undefined;
   try {
-    mode = fs.statSync(target).mode & 0o777; // keep the permissions of the file we replace
+    keptMode = fs.statSync(target).mode & 0o777; // the replacement keeps the permissions of the file it replaces
   } catch {
-    // new file: default mode, less the umask
+    // a new file: default mode, less the umask
   }
   let fd: number | undefined;
   try {
-    fd = fs.openSync(temporary, 'wx', mode); // wx: fail rather than share a name with anything
+    fd = fs.openSync(temporary, 'wx', keptMode ?? 0o666); // wx: fail rather than share a name with anything
+    if (keptMode !== undefined && process.platform !== 'win32') fs.fchmodSync(fd, keptMode); // past the umask
     if (typeof data === 'string') writeChunk(fd, Buffer.from(data, 'utf8'));
     else if (data instanceof Uint8Array) writeChunk(fd, data);
     else {

@@ -2,4 +2,4 @@
 export { writeFileAtomic } from './atomic-write';
 export type { AtomicWriteData } from './atomic-write';
 export { writeSafetensors, readSafetensors, encodeSafetensors, decodeSafetensors, MAX_HEADER_BYTES } from './safetensors';
-export type { NamedTensor, TensorMap, SafetensorsContents } from './safetensors';
+export type { NamedTensor, TensorLike, TensorMap, WritableTensorMap, SafetensorsContents } from './safetensors';

@@ -18,7 +18,14 @@ export interface NamedTensor {
   data: Float32Array;
 }
 
+/** What writing accepts: anything with a shape and a Float32Array, kiln's Tensor included. */
+export interface TensorLike {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}
+
 export type TensorMap = Record<string, NamedTensor>;
+export type WritableTensorMap = Record<string, TensorLike>;
 
 export interface SafetensorsContents {
   tensors: TensorMap;
@@ -56,7 +63,7 @@ function littleEndianBytes(data: Float32Array): Uint8Array {
   return bytes;
 }
 
-function checkWritable(tensors: TensorMap, metadata: Record<string, string> | undefined): string[] {
+function checkWritable(tensors: WritableTensorMap, metadata: Record<string, string> | undefined): string[] {
   const fn = 'kiln.writeSafetensors';
   if (!isPlainObject(tensors)) throw new TypeError(`${fn}: expected an object of named tensors for 'tensors'`);
   const names = Object.keys(tensors).sort();
@@ -91,7 +98,7 @@ function checkWritable(tensors: TensorMap, metadata: Record<string, string> | un
  * copying on little-endian hosts). Tensors are stored in name order, as the
  * reference Python writer does for a single dtype.
  */
-export function encodeSafetensors(tensors: TensorMap, metadata?: Record<string, string>): Uint8Array[] {
+export function encodeSafetensors(tensors: WritableTensorMap, metadata?: Record<string, string>): Uint8Array[] {
   const names = checkWritable(tensors, metadata);
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) header[METADATA_KEY] = { ...metadata };
@@ -112,7 +119,7 @@ export function encodeSafetensors(tensors: TensorMap, metadata?: Record<string, 
 }
 
 /** Writes tensors (all F32) and optional string metadata to `file`, atomically. */
-export function writeSafetensors(file: string, tensors: TensorMap, metadata?: Record<string, string>): void {
+export function writeSafetensors(file: string, tensors: WritableTensorMap, metadata?: Record<string, string>): void {
   writeFileAtomic(file, encodeSafetensors(tensors, metadata));
 }
 

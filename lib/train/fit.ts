@@ -99,7 +99,8 @@ export async function fit(model: Model, data: TrainingData, options: FitOptions)
         for (const callback of callbacks) await callback.onBatchEnd?.(step, logs);
       }
     }
-    if (seen === 0) break;
+    // An epoch cut short by the signal is not an epoch: nothing is recorded.
+    if (seen === 0 || options.signal?.aborted) break;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const logs: Logs = model.logsFor(lossSum / seen, correct, seen, Boolean(train.labels));
     if (validation) {

@@ -152,18 +152,19 @@ export class Model {
   }
 
   private stripsSoftmax(): boolean {
-    return this.compiled?.loss === 'softmaxCrossEntropy' && this.output.layer.outputActivation() === 'softmax';
+    return (this.compiled?.loss ?? 'softmaxCrossEntropy') === 'softmaxCrossEntropy' && this.output.layer.outputActivation() === 'softmax';
   }
 
   /** The native plan, rebuilt when a larger batch is needed. */
-  ensurePlan(batch: number): NativePlan {
-    if (!this.compiled) throw new Error(`kiln.Model: model '${this.name}' is not compiled; call model.compile({ optimizer, loss }) first`);
+  ensurePlan(batch: number, forTraining = true): NativePlan {
+    if (!this.compiled && forTraining) throw new Error(`kiln.Model: model '${this.name}' is not compiled; call model.compile({ optimizer, loss }) first`);
     if (this.plan && this.planBatch >= batch) return this.plan;
     if (this.plan) this.savedOptimizerState = { state: this.plan.optimizerState().slice(), updates: this.plan.updateCount() };
+    // An uncompiled model can still predict: its plan never runs an update.
     const { spec, bufferOf } = lowerModel(this.nodes, this.output, this.entries, {
       maxBatch: batch,
-      loss: this.compiled.loss,
-      optimizer: this.compiled.optimizer.plan,
+      loss: this.compiled?.loss ?? 'softmaxCrossEntropy',
+      optimizer: this.compiled?.optimizer.plan ?? { kind: 'sgd' },
       stripOutputSoftmax: this.stripsSoftmax(),
       seed: this.seed,
     });
@@ -191,7 +192,7 @@ export class Model {
   /** Inference reuses the training plan when one exists (in chunks of its batch size). */
   private inferencePlan(batchSize: number, count: number): NativePlan {
     if (this.plan) return this.plan;
-    return this.ensurePlan(Math.max(1, Math.min(batchSize, count)));
+    return this.ensurePlan(Math.max(1, Math.min(batchSize, count)), false);
   }
 
   private dropPlan(): void {
@@ -355,7 +356,7 @@ export class Model {
         if (!node) throw new Error(`kiln.activations: model '${this.name}' has no layer '${name}' (layers: ${this.layers.map((l) => l.name).join(', ')})`);
         return node;
       });
-      const plan = this.ensurePlan(samples.count);
+      const plan = this.ensurePlan(samples.count, false);
       await plan.evaluate(samples.images, null, null, samples.count);
       const result = new Map<string, Tensor>();
       for (const node of nodes) {

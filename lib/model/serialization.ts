@@ -1,7 +1,9 @@
 // save / load: a folder with model.json (architecture, training config) and
-// weights.safetensors (weights, plus optimizer state to resume training).
-// Each file is written atomically (temporary file, fsync, rename), and the
-// weights go first: a crash mid-save leaves the previous model loadable.
+// weights-NNNNNN.safetensors (weights, plus optimizer state to resume).
+// A save writes a NEW weights file (atomically: temporary file, fsync,
+// rename), then swaps model.json (atomically) to point at it, then deletes
+// older weights files. A crash at any moment leaves a model.json that names a
+// complete weights file: the previous checkpoint or the new one, never a mix.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { layerFromConfig } from '../layers';
@@ -30,11 +32,14 @@ interface SavedModel {
   seed: number;
   nodes: SavedNode[];
   output: string;
+  weights: string;
   training?: { optimizer: { name: string; config: Record<string, unknown> }; loss: string; updates: number };
 }
 
 export async function saveModel(model: Model, dir: string, options: { includeOptimizer?: boolean } = {}): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
+  const generation = nextGeneration(dir);
+  const weightsName = `weights-${String(generation).padStart(6, '0')}.safetensors`;
   const tensors: TensorMap = {};
   for (const [key, data] of model.weightViews()) {
     const entry = model.weightEntries.find((e) => e.key === key)!;
@@ -49,12 +54,27 @@ export async function saveModel(model: Model, dir: string, options: { includeOpt
     seed: model.seed,
     nodes: model.nodes.map((node) => ({ className: node.layer.className, config: node.layer.getConfig(), inbound: node.inputs.map((i) => i.layer.name) })),
     output: model.output.layer.name,
+    weights: weightsName,
   };
   if (model.optimizer && model.lossName) {
     saved.training = { optimizer: { name: model.optimizer.name, config: model.optimizer.config }, loss: model.lossName, updates: snapshot?.updates ?? 0 };
   }
-  writeSafetensors(path.join(dir, 'weights.safetensors'), tensors, { format: FORMAT, model: model.name });
+  writeSafetensors(path.join(dir, weightsName), tensors, { format: FORMAT, model: model.name });
   writeFileAtomic(path.join(dir, 'model.json'), JSON.stringify(saved, null, 2) + '\n');
+  for (const name of weightFiles(dir)) {
+    if (name !== weightsName) fs.rmSync(path.join(dir, name), { force: true });
+  }
+}
+
+const WEIGHTS_PATTERN = /^weights-(\d{6,})\.safetensors$/;
+
+function weightFiles(dir: string): string[] {
+  return fs.readdirSync(dir).filter((name) => WEIGHTS_PATTERN.test(name));
+}
+
+function nextGeneration(dir: string): number {
+  const generations = weightFiles(dir).map((name) => Number(WEIGHTS_PATTERN.exec(name)![1]));
+  return generations.length ? Math.max(...generations) + 1 : 1;
 }
 
 function invalid(file: string, problem: string): Error {
@@ -84,6 +104,9 @@ function parseSaved(file: string): SavedModel {
     }
   }
   if (typeof saved.output !== 'string') throw invalid(file, "'output' must name the output layer");
+  if (typeof saved.weights !== 'string' || !WEIGHTS_PATTERN.test(saved.weights)) {
+    throw invalid(file, "'weights' must name a weights-NNNNNN.safetensors file in the same folder");
+  }
   return saved;
 }
 
@@ -117,7 +140,7 @@ export async function loadModel(dir: string): Promise<Model> {
   if (!modelInput || !output) throw invalid(jsonFile, 'the input or the output layer is missing');
   const model = new Model({ inputs: modelInput, outputs: output, name: saved.name, seed: Number.isInteger(saved.seed) ? saved.seed : 0 });
 
-  const weightsFile = path.join(dir, 'weights.safetensors');
+  const weightsFile = path.join(dir, saved.weights);
   const { tensors: stored } = readSafetensors(weightsFile);
   const weights = new Map<string, Float32Array>();
   for (const entry of model.weightEntries) {

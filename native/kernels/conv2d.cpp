@@ -10,7 +10,7 @@ namespace kiln {
 namespace {
 
 bool useDirect(Conv2DAlgorithm algorithm, const Conv2DShape& shape) {
-  if (algorithm == Conv2DAlgorithm::Gemm || !conv2dDirectAvailable()) return false;
+  if (algorithm == Conv2DAlgorithm::Gemm || !conv2dDirectAvailable(shape)) return false;
   if (algorithm == Conv2DAlgorithm::Direct) return true;
   return !conv2dIsPointwise(shape);
 }

@@ -82,6 +82,13 @@ void packBackwardDataWeights(const Conv2DShape& s, const float* filter, float* p
   });
 }
 
+bool isUnpadded(const Conv2DShape& s) {
+  return s.padTop == 0 && s.padBottom == 0 && s.padLeft == 0 && s.padRight == 0;
+}
+
+// An unpadded input is its own padded source: no copy.
+const float* paddedSource(const Conv2DShape& s, const float* input, int64_t images, float* dst);
+
 void padInput(const Conv2DShape& s, const float* input, int64_t images, float* dst) {
   const int64_t Hp = paddedH(s), Wp = paddedW(s), C = s.inC;
   parallelFor(images * Hp, 8, [&](int64_t begin, int64_t end) {
@@ -126,6 +133,12 @@ void spreadGradOutput(const Conv2DShape& s, const float* gradOutput, int64_t ima
   });
 }
 
+const float* paddedSource(const Conv2DShape& s, const float* input, int64_t images, float* dst) {
+  if (isUnpadded(s)) return input;
+  padInput(s, input, images, dst);
+  return dst;
+}
+
 int64_t blocksPerGroup(int64_t channels) { return std::min(kMaxBlocksPerGroup, ceilDiv(channels, 16)); }
 
 int64_t balancedTile(int64_t length, int64_t maximum) { return ceilDiv(length, ceilDiv(length, maximum)); }
@@ -135,7 +148,7 @@ void runCorrelation(DirectCorrelation& work) {
   const int64_t nb = blocksPerGroup(work.outC);
   work.blocksPerGroup = nb;
   work.groups = ceilDiv(ceilDiv(work.outC, 16), nb);
-  work.tileWidth = balancedTile(work.outW, kMaxTileWidth[nb]);
+  work.tileWidth = balancedTile(ceilDiv(work.outW, work.phaseW), kMaxTileWidth[nb]);
   parallelFor(work.images * work.outH * work.groups, 1, [&](int64_t begin, int64_t end) {
     conv2dDirectCorrelateAvx512(work, begin, end);
   });
@@ -144,9 +157,9 @@ void runCorrelation(DirectCorrelation& work) {
 
 }  // namespace
 
-bool conv2dDirectAvailable() {
+bool conv2dDirectAvailable(const Conv2DShape& s) {
 #if defined(__x86_64__)
-  return activeIsa() == Isa::Avx512;
+  return activeIsa() == Isa::Avx512 && s.kernelH * s.kernelW <= kMaxDirectTaps;
 #else
   return false;
 #endif
@@ -165,9 +178,8 @@ void conv2dForwardDirect(const Conv2DShape& s, const float* input, const float* 
   const int64_t chunk = imagesPerChunk(s), outH = s.outH(), outW = s.outW();
   for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
     const int64_t images = std::min(chunk, s.batch - n0);
-    padInput(s, input + n0 * s.inH * s.inW * s.inC, images, source);
     DirectCorrelation work{};
-    work.source = source;
+    work.source = paddedSource(s, input + n0 * s.inH * s.inW * s.inC, images, source);
     work.images = images;
     work.sourceH = paddedH(s);
     work.sourceW = paddedW(s);
@@ -185,6 +197,7 @@ void conv2dForwardDirect(const Conv2DShape& s, const float* input, const float* 
     work.outC = s.outC;
     work.bias = bias;
     work.relu = activation == FusedActivation::Relu ? 1 : 0;
+    work.phaseH = work.phaseW = 1;
     runCorrelation(work);
   }
 }
@@ -217,6 +230,10 @@ void conv2dBackwardDataDirect(const Conv2DShape& s, const float* gradOutput, con
     work.outC = s.inC;
     work.bias = nullptr;
     work.relu = 0;
+    work.phaseH = s.strideH;
+    work.phaseW = s.strideW;
+    work.offsetH = (s.kernelH - 1) * s.dilationH - s.padTop;
+    work.offsetW = (s.kernelW - 1) * s.dilationW - s.padLeft;
     runCorrelation(work);
   }
 }
@@ -248,8 +265,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   const int64_t tasks = s.kernelH * work.segments * work.tilesPerSegment * work.groups;
   for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
     const int64_t images = std::min(chunk, s.batch - n0);
-    padInput(s, input + n0 * s.inH * s.inW * s.inC, images, source);
-    work.source = source;
+    work.source = paddedSource(s, input + n0 * s.inH * s.inW * s.inC, images, source);
     work.images = images;
     work.gradOutput = gradOutput + n0 * outH * outW * s.outC;
     work.accumulate = n0 == 0 ? 0 : 1;

@@ -13,6 +13,11 @@ namespace kiln {
 // where source is already zero-padded (no bounds checks in the kernel) and
 // packedWeights is [ceil(outC/16)][kH][kW][sourceC][16] (zero beyond outC).
 // Tasks: one per (img, oh, group of blocksPerGroup channel blocks).
+// A stride-spread source (backward data) has data only in rows r with
+// (r - offsetH) % phaseH == 0 (likewise columns); the kernel then skips the
+// taps that read zeros by computing output columns one phase at a time.
+// phaseH = phaseW = 1, offsets 0 for a dense source.
+constexpr int64_t kMaxDirectTaps = 256;
 struct DirectCorrelation {
   const float* source;
   int64_t images, sourceH, sourceW, sourceC;
@@ -22,6 +27,7 @@ struct DirectCorrelation {
   int64_t outH, outW, outC;
   const float* bias;
   int relu;
+  int64_t phaseH, phaseW, offsetH, offsetW;
   int64_t blocksPerGroup, groups, tileWidth;
 };
 

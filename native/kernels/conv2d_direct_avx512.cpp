@@ -25,8 +25,9 @@ __mmask16 channelMask(int64_t valid) {
 }
 
 template <int NB, int RW>
-void correlateTile(const DirectCorrelation& p, const float* source, const float* weights, int64_t blockStride,
-                   float* output, int64_t firstBlock) {
+void correlateTile(const DirectCorrelation& p, const float* source, int64_t sourcePixelStride, const float* weights,
+                   int64_t blockStride, const int64_t* taps, int64_t tapCount, float* output,
+                   int64_t outputPixelStride, int64_t firstBlock) {
   __m512 acc[RW][NB];
 #pragma GCC unroll 32
   for (int i = 0; i < RW; ++i) {
@@ -34,23 +35,18 @@ void correlateTile(const DirectCorrelation& p, const float* source, const float*
     for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
   }
   const int64_t C = p.sourceC;
-  const int64_t pixelStride = p.strideW * C;
-  const int64_t rowStep = p.dilationH * p.sourceW * C;
-  const int64_t tapStep = p.dilationW * C;
-  for (int64_t kh = 0; kh < p.kernelH; ++kh) {
-    for (int64_t kw = 0; kw < p.kernelW; ++kw) {
-      const float* s = source + kh * rowStep + kw * tapStep;
-      const float* w = weights + (kh * p.kernelW + kw) * C * 16;
-      for (int64_t c = 0; c < C; ++c) {
-        __m512 wv[NB];
+  for (int64_t t = 0; t < tapCount; ++t) {
+    const float* s = source + taps[2 * t];
+    const float* w = weights + taps[2 * t + 1];
+    for (int64_t c = 0; c < C; ++c) {
+      __m512 wv[NB];
 #pragma GCC unroll 4
-        for (int j = 0; j < NB; ++j) wv[j] = _mm512_load_ps(w + j * blockStride + c * 16);
+      for (int j = 0; j < NB; ++j) wv[j] = _mm512_load_ps(w + j * blockStride + c * 16);
 #pragma GCC unroll 32
-        for (int i = 0; i < RW; ++i) {
-          const __m512 x = _mm512_set1_ps(s[i * pixelStride + c]);
+      for (int i = 0; i < RW; ++i) {
+        const __m512 x = _mm512_set1_ps(s[i * sourcePixelStride + c]);
 #pragma GCC unroll 4
-          for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_fmadd_ps(x, wv[j], acc[i][j]);
-        }
+        for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_fmadd_ps(x, wv[j], acc[i][j]);
       }
     }
   }
@@ -69,12 +65,13 @@ void correlateTile(const DirectCorrelation& p, const float* source, const float*
     for (int j = 0; j < NB; ++j) {
       __m512 v = _mm512_add_ps(acc[i][j], biasVector[j]);
       if (p.relu) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
-      _mm512_mask_storeu_ps(output + i * p.outC + (firstBlock + j) * 16, masks[j], v);
+      _mm512_mask_storeu_ps(output + i * outputPixelStride + (firstBlock + j) * 16, masks[j], v);
     }
   }
 }
 
-using CorrelateFn = void (*)(const DirectCorrelation&, const float*, const float*, int64_t, float*, int64_t);
+using CorrelateFn = void (*)(const DirectCorrelation&, const float*, int64_t, const float*, int64_t, const int64_t*,
+                             int64_t, float*, int64_t, int64_t);
 
 // Widest tiles per NB: accumulators + NB weight vectors + one broadcast fit
 // in the 32 zmm registers.
@@ -156,9 +153,15 @@ FilterGradientFn filterGradientKernel(int nb, int rows) {
 
 }  // namespace
 
+int64_t positiveModulo(int64_t a, int64_t m) { return ((a % m) + m) % m; }
+
 void conv2dDirectCorrelateAvx512(const DirectCorrelation& p, int64_t firstTask, int64_t endTask) {
   const int64_t blocks = (p.outC + 15) / 16;
-  const int64_t blockStride = p.kernelH * p.kernelW * p.sourceC * 16;
+  const int64_t C = p.sourceC;
+  const int64_t blockStride = p.kernelH * p.kernelW * C * 16;
+  const int64_t sourcePixelStride = p.phaseW * p.strideW * C;
+  const int64_t outputPixelStride = p.phaseW * p.outC;
+  int64_t taps[2 * kMaxDirectTaps];
   for (int64_t task = firstTask; task < endTask; ++task) {
     const int64_t row = task / p.groups;
     const int64_t group = task % p.groups;
@@ -166,12 +169,29 @@ void conv2dDirectCorrelateAvx512(const DirectCorrelation& p, int64_t firstTask, 
     const int64_t firstBlock = group * p.blocksPerGroup;
     const int nb = static_cast<int>(blocks - firstBlock < p.blocksPerGroup ? blocks - firstBlock : p.blocksPerGroup);
     const float* weights = p.packedWeights + firstBlock * blockStride;
-    const float* sourceRow = p.source + (img * p.sourceH + oh * p.strideH) * p.sourceW * p.sourceC;
+    const float* sourceRow = p.source + (img * p.sourceH + oh * p.strideH) * p.sourceW * C;
     float* outputRow = p.output + (img * p.outH + oh) * p.outW * p.outC;
-    for (int64_t ow = 0; ow < p.outW; ow += p.tileWidth) {
-      const int64_t width = p.outW - ow < p.tileWidth ? p.outW - ow : p.tileWidth;
-      correlateKernel(nb, static_cast<int>(width))(p, sourceRow + ow * p.strideW * p.sourceC, weights, blockStride,
-                                                   outputRow + ow * p.outC, firstBlock);
+    for (int64_t phase = 0; phase < p.phaseW && phase < p.outW; ++phase) {
+      // Taps whose source row / column hold data for this output row and
+      // column phase (in a stride-spread source the others read only zeros).
+      int64_t tapCount = 0;
+      for (int64_t kh = 0; kh < p.kernelH; ++kh) {
+        if (positiveModulo(oh * p.strideH + kh * p.dilationH - p.offsetH, p.phaseH) != 0) continue;
+        for (int64_t kw = 0; kw < p.kernelW; ++kw) {
+          if (positiveModulo(phase * p.strideW + kw * p.dilationW - p.offsetW, p.phaseW) != 0) continue;
+          taps[2 * tapCount] = (kh * p.dilationH * p.sourceW + phase * p.strideW + kw * p.dilationW) * C;
+          taps[2 * tapCount + 1] = (kh * p.kernelW + kw) * C * 16;
+          ++tapCount;
+        }
+      }
+      const int64_t pixels = (p.outW - phase + p.phaseW - 1) / p.phaseW;
+      for (int64_t first = 0; first < pixels; first += p.tileWidth) {
+        const int64_t width = pixels - first < p.tileWidth ? pixels - first : p.tileWidth;
+        correlateKernel(nb, static_cast<int>(width))(p, sourceRow + first * sourcePixelStride, sourcePixelStride,
+                                                     weights, blockStride, taps, tapCount,
+                                                     outputRow + phase * p.outC + first * outputPixelStride,
+                                                     outputPixelStride, firstBlock);
+      }
     }
   }
 }

@@ -36,8 +36,9 @@ void conv2dBackwardFilterGemm(const Conv2DShape& shape, const float* input, cons
 // True for 1x1, stride-1, unpadded shapes: a plain GEMM over the NHWC data.
 bool conv2dIsPointwise(const Conv2DShape& shape);
 
-// Direct SIMD path (conv2d_direct.cpp); only when conv2dDirectAvailable().
-bool conv2dDirectAvailable();
+// Direct SIMD path (conv2d_direct.cpp); only when conv2dDirectAvailable(shape):
+// AVX-512 active and at most 256 kernel taps.
+bool conv2dDirectAvailable(const Conv2DShape& shape);
 size_t conv2dDirectWorkspaceFloats(const Conv2DShape& shape);
 void conv2dForwardDirect(const Conv2DShape& shape, const float* input, const float* filter, const float* bias,
                          FusedActivation activation, float* output, float* workspace);

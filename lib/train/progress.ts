@@ -43,7 +43,8 @@ export class Progress {
     const parts = Object.entries(logs).map(([key, value]) =>
       key.toLowerCase().includes('accuracy') ? `${key} ${(value * 100).toFixed(2)}%` : `${key} ${value.toFixed(4)}`,
     );
-    const line = `epoch ${epoch}/${epochs}: ${parts.join(', ')} (${seconds.toFixed(1)} s, ${imagesPerSecond.toFixed(0)} img/s)`;
+    const rssMB = process.memoryUsage.rss() / 2 ** 20;
+    const line = `epoch ${epoch}/${epochs}: ${parts.join(', ')} (${seconds.toFixed(1)} s, ${imagesPerSecond.toFixed(0)} img/s, rss ${rssMB.toFixed(0)} MB)`;
     if (this.bar) this.stream.write(line + '\n');
     else process.stdout.write(line + '\n');
   }

@@ -1,0 +1,43 @@
+// Every reference model learns: each overfits a small fixed batch.
+import t from 'tap';
+import { alexnetS, lenet5, resnet20 } from '../../lib/model/zoo';
+import { Tensor } from '../../lib/tensor';
+import { adam, sgd } from '../../lib/train/optimizers';
+import { createRandom } from '../../lib/data/random';
+import type { Model } from '../../lib/model/model';
+
+function batch(shape: number[], count: number, seed: number): { x: Tensor; y: Int32Array } {
+  const random = createRandom(seed);
+  const size = shape.reduce((a, b) => a * b, 1);
+  const x = new Tensor(Float32Array.from({ length: count * size }, () => random.nextFloat()), [count, ...shape]);
+  const y = Int32Array.from({ length: count }, (_, i) => i % 10);
+  return { x, y };
+}
+
+async function overfit(t: { ok(v: boolean, m: string): void; same(a: unknown, b: unknown, m: string): void }, m: Model, shape: number[], steps: number, target: number): Promise<void> {
+  const { x, y } = batch(shape, 10, 3);
+  const first = await m.trainOnBatch(x, y);
+  let last = first;
+  for (let step = 1; step < steps; step++) last = await m.trainOnBatch(x, y);
+  t.ok(last.loss < target, `${m.name}: loss ${first.loss.toFixed(3)} -> ${last.loss.toFixed(4)} after ${steps} steps`);
+  const predicted = (await m.predict(x)).argMax();
+  t.same([...predicted], [...y], `${m.name} predicts every training label`);
+}
+
+t.test('lenet5 overfits', async (t) => {
+  const m = lenet5({ seed: 1 });
+  m.compile({ optimizer: sgd({ learningRate: 0.05, momentum: 0.9 }), loss: 'softmaxCrossEntropy' });
+  await overfit(t, m, [28, 28, 1], 100, 0.05);
+});
+
+t.test('resnet20 (28x28x1) overfits', async (t) => {
+  const m = resnet20({ inputShape: [28, 28, 1], seed: 1 });
+  m.compile({ optimizer: adam({ learningRate: 0.01 }), loss: 'softmaxCrossEntropy' });
+  await overfit(t, m, [28, 28, 1], 60, 0.1);
+});
+
+t.test('alexnet-s overfits', async (t) => {
+  const m = alexnetS({ seed: 1 });
+  m.compile({ optimizer: adam({ learningRate: 3e-4 }), loss: 'softmaxCrossEntropy' });
+  await overfit(t, m, [32, 32, 3], 30, 0.1);
+});

@@ -1,0 +1,32 @@
+// The machine's measured fp32 FMA peak per ISA and thread count: the
+// denominator of every kernel's "fraction of peak". A native loop of
+// independent FMA chains (no memory traffic) runs on each thread; the best of
+// a few short runs counts, since other processes only ever slow it down.
+import { setNumThreads } from '../../lib/backend';
+import { measureFmaPeak } from '../../lib/ops/gemm';
+import { BenchContext, BenchRecord } from './common';
+
+export type PeakTable = Map<string, number>;
+
+export function peakKey(isa: string, threads: number): string {
+  return `${isa}/${threads}`;
+}
+
+export function measurePeak(isa: string, threads: number, quick: boolean): number {
+  setNumThreads(threads);
+  let best = 0;
+  for (let run = 0; run < (quick ? 2 : 5); run++) best = Math.max(best, measureFmaPeak(isa, threads, quick ? 50 : 150));
+  return best;
+}
+
+export function runPeakBenchmarks(context: BenchContext, peaks: PeakTable): BenchRecord[] {
+  const records: BenchRecord[] = [];
+  for (const isa of context.isas) {
+    for (const threads of context.threads) {
+      const gflops = measurePeak(isa, threads, context.quick);
+      peaks.set(peakKey(isa, threads), gflops);
+      records.push({ kind: 'peak', name: 'fma', threads, isa, gflops, fractionOfPeak: 1 });
+    }
+  }
+  return records;
+}

@@ -60,7 +60,11 @@ void activationBackward(Activation activation, int64_t count, const float* outpu
       return;
     case Activation::Relu:
       forChunks(count, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) gradInput[i] = output[i] > 0.0f ? gradOutput[i] : 0.0f;
+        // Both loads unconditional, so the select is branch-free and vectorises.
+        for (int64_t i = b; i < e; ++i) {
+          const float g = gradOutput[i];
+          gradInput[i] = output[i] > 0.0f ? g : 0.0f;
+        }
       });
       return;
     case Activation::Sigmoid:

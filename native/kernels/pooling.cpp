@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "../runtime/thread_pool.h"
 #include "pooling_window.h"
@@ -98,37 +99,40 @@ void maxPool2dBackward(const Pool2DShape& shape, const float* input, const float
     float* grad = gradInput + n * pixels * C;
     zeroChannelSlice(grad, pixels, C, c0, c1);
     grad += c0;
-    // The winner of each channel as its index in window scan order; a strict
-    // '>' keeps the first of equal maxima.
+    // Two vectorisable passes per window instead of one compare-and-track
+    // loop (which GCC compiles to a branch): the max, then a backward scan
+    // for the first position holding it, so the first of equal maxima wins.
+    // The winner is a float to keep one element width (indices < 2^24).
+    // A NaN first element stays the winner, as in the reference.
     float best[kChannelBlock];
-    int32_t winner[kChannelBlock];
+    float winner[kChannelBlock];
+    std::vector<int64_t> pixelOf(static_cast<size_t>(shape.windowH * shape.windowW));
     for (int64_t oh = 0; oh < outH; ++oh) {
       for (int64_t ow = 0; ow < outW; ++ow) {
         const ClippedWindow window = clipWindow(shape, oh, ow);
         if (window.count() == 0) continue;
-        const float* first = image + (window.hBegin * shape.inW + window.wBegin) * C;
+        int64_t positions = 0;
+        for (int64_t h = window.hBegin; h < window.hEnd; ++h) {
+          for (int64_t w = window.wBegin; w < window.wEnd; ++w) pixelOf[positions++] = h * shape.inW + w;
+        }
+        const float* first = image + pixelOf[0] * C;
         for (int64_t c = 0; c < width; ++c) {
           best[c] = first[c];
-          winner[c] = 0;
+          winner[c] = 0.0f;
         }
-        int32_t position = 0;
-        for (int64_t h = window.hBegin; h < window.hEnd; ++h) {
-          for (int64_t w = window.wBegin; w < window.wEnd; ++w, ++position) {
-            const float* in = image + (h * shape.inW + w) * C;
-            for (int64_t c = 0; c < width; ++c) {
-              const bool larger = in[c] > best[c];
-              best[c] = larger ? in[c] : best[c];
-              winner[c] = larger ? position : winner[c];
-            }
-          }
+        for (int64_t k = 1; k < positions; ++k) {
+          const float* in = image + pixelOf[k] * C;
+          for (int64_t c = 0; c < width; ++c) best[c] = in[c] > best[c] ? in[c] : best[c];
         }
+        for (int64_t k = positions - 1; k > 0; --k) {
+          const float* in = image + pixelOf[k] * C;
+          const float position = static_cast<float>(k);
+          for (int64_t c = 0; c < width; ++c) winner[c] = in[c] == best[c] ? position : winner[c];
+        }
+        // Position 0 last: it wins whenever it holds the max.
+        for (int64_t c = 0; c < width; ++c) winner[c] = first[c] == best[c] ? 0.0f : winner[c];
         const float* go = gradOutput + ((n * outH + oh) * outW + ow) * C + c0;
-        const int64_t windowWidth = window.width();
-        for (int64_t c = 0; c < width; ++c) {
-          const int64_t h = window.hBegin + winner[c] / windowWidth;
-          const int64_t w = window.wBegin + winner[c] % windowWidth;
-          grad[(h * shape.inW + w) * C + c] += go[c];
-        }
+        for (int64_t c = 0; c < width; ++c) grad[pixelOf[static_cast<int64_t>(winner[c])] * C + c] += go[c];
       }
     }
   });

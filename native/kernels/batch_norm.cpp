@@ -93,8 +93,12 @@ void batchNormForwardTraining(int64_t rows, int64_t channels, const float* input
     if (savedMean != nullptr) savedMean[c] = static_cast<float>(mean[c]);
     if (savedInvStd != nullptr) savedInvStd[c] = static_cast<float>(invStd);
     const double unbiased = rows > 1 ? squares[c] / static_cast<double>(rows - 1) : variance;
-    if (runningMean != nullptr) runningMean[c] = (1.0f - momentum) * runningMean[c] + momentum * static_cast<float>(mean[c]);
-    if (runningVar != nullptr) runningVar[c] = (1.0f - momentum) * runningVar[c] + momentum * static_cast<float>(unbiased);
+    if (runningMean != nullptr) {
+      runningMean[c] = (1.0f - momentum) * runningMean[c] + momentum * static_cast<float>(mean[c]);
+    }
+    if (runningVar != nullptr) {
+      runningVar[c] = (1.0f - momentum) * runningVar[c] + momentum * static_cast<float>(unbiased);
+    }
   }
   applyAffine(rows, channels, input, center.data(), scale.data(), beta, output);
 }
@@ -135,7 +139,8 @@ void batchNormBackward(int64_t rows, int64_t channels, const float* input, const
   }, sums.data());
 
   // dx = dy * a + (x - mean) * b + d per channel.
-  std::vector<float> a(static_cast<size_t>(channels)), b(static_cast<size_t>(channels)), d(static_cast<size_t>(channels));
+  const size_t width = static_cast<size_t>(channels);
+  std::vector<float> a(width), b(width), d(width);
   const double n = static_cast<double>(rows);
   for (int64_t c = 0; c < channels; ++c) {
     gradBeta[c] = static_cast<float>(sums[c]);

@@ -18,6 +18,11 @@ namespace {
 
 constexpr int64_t kMinChunk = 16384;
 
+void copyChunks(int64_t count, const float* from, float* to) {
+  if (from == to) return;
+  parallelFor(count, kMinChunk, [&](int64_t b, int64_t e) { std::memmove(to + b, from + b, sizeof(float) * (e - b)); });
+}
+
 template <typename Body>
 void forChunks(int64_t count, const Body& body) {
   parallelFor(count, kMinChunk, [&](int64_t begin, int64_t end) { body(begin, end); });
@@ -28,7 +33,7 @@ void forChunks(int64_t count, const Body& body) {
 void activationForward(Activation activation, int64_t count, const float* input, float* output) {
   switch (activation) {
     case Activation::Linear:
-      if (input != output) forChunks(count, [&](int64_t b, int64_t e) { std::memmove(output + b, input + b, sizeof(float) * (e - b)); });
+      copyChunks(count, input, output);
       return;
     case Activation::Relu:
       // NaN inputs become 0 (the comparison is false), as in most frameworks' CPU paths.
@@ -54,13 +59,15 @@ void activationBackward(Activation activation, int64_t count, const float* outpu
                         float* gradInput) {
   switch (activation) {
     case Activation::Linear:
-      if (gradOutput != gradInput) {
-        forChunks(count, [&](int64_t b, int64_t e) { std::memmove(gradInput + b, gradOutput + b, sizeof(float) * (e - b)); });
-      }
+      copyChunks(count, gradOutput, gradInput);
       return;
     case Activation::Relu:
       forChunks(count, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) gradInput[i] = output[i] > 0.0f ? gradOutput[i] : 0.0f;
+        // Both loads unconditional, so the select is branch-free and vectorises.
+        for (int64_t i = b; i < e; ++i) {
+          const float g = gradOutput[i];
+          gradInput[i] = output[i] > 0.0f ? g : 0.0f;
+        }
       });
       return;
     case Activation::Sigmoid:

@@ -10,14 +10,20 @@
 // other task writes. Every gradInput element is then accumulated in output
 // scan order whatever the thread count, so results are bitwise reproducible.
 //
+// The max-pool window loops come in portable, AVX2 and AVX-512 versions
+// (pooling_isa.h), picked from activeIsa() on each call.
+//
 // A window entirely in padding (possible only when a pad >= the window) has
 // nothing to pool: its output is 0 and its gradient goes nowhere.
 #include "pooling.h"
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
+#include "../runtime/cpu_features.h"
 #include "../runtime/thread_pool.h"
+#include "pooling_isa.h"
 #include "pooling_window.h"
 
 namespace kiln {
@@ -41,6 +47,73 @@ int64_t channelBlocks(int64_t channels) { return (channels + kChannelBlock - 1) 
 // Zeroes channels [c0, c1) of every pixel of one image's gradient.
 void zeroChannelSlice(float* image, int64_t pixels, int64_t channels, int64_t c0, int64_t c1) {
   for (int64_t p = 0; p < pixels; ++p) std::memset(image + p * channels + c0, 0, sizeof(float) * (c1 - c0));
+}
+
+// Element offsets (pixel * channels) of a clipped window's positions in
+// row-major scan order; returns how many there are.
+int64_t windowOffsets(const Pool2DShape& shape, const ClippedWindow& window, int64_t channels, int64_t* offsets) {
+  if (window.count() == 0) return 0;
+  int64_t positions = 0;
+  for (int64_t h = window.hBegin; h < window.hEnd; ++h) {
+    for (int64_t w = window.wBegin; w < window.wEnd; ++w) offsets[positions++] = (h * shape.inW + w) * channels;
+  }
+  return positions;
+}
+
+using WindowMax = void (*)(const float*, const int64_t*, int64_t, int64_t, float*);
+using WindowMaxRoute = void (*)(const float*, const int64_t*, int64_t, int64_t, const float*, float*);
+
+// Portable window loops (contract in pooling_isa.h), written so that the
+// channel loops vectorise with SSE2.
+void windowMaxPortable(const float* image, const int64_t* offsets, int64_t positions, int64_t width, float* out) {
+  std::memcpy(out, image + offsets[0], sizeof(float) * width);
+  for (int64_t k = 1; k < positions; ++k) {
+    const float* in = image + offsets[k];
+    for (int64_t c = 0; c < width; ++c) out[c] = in[c] > out[c] ? in[c] : out[c];
+  }
+}
+
+// Two passes per window instead of one compare-and-track loop (which GCC
+// compiles to a branch): the max, then a backward scan for the first
+// position holding it, so the first of equal maxima wins. Winners are floats
+// to keep one element width (positions < 2^24). A NaN first element stays
+// the winner, as in the reference. Handles width <= kChannelBlock.
+void windowMaxRoutePortable(const float* image, const int64_t* offsets, int64_t positions, int64_t width,
+                            const float* gradOutput, float* gradImage) {
+  float best[kChannelBlock];
+  float winner[kChannelBlock];
+  const float* first = image + offsets[0];
+  for (int64_t c = 0; c < width; ++c) {
+    best[c] = first[c];
+    winner[c] = 0.0f;
+  }
+  for (int64_t k = 1; k < positions; ++k) {
+    const float* in = image + offsets[k];
+    for (int64_t c = 0; c < width; ++c) best[c] = in[c] > best[c] ? in[c] : best[c];
+  }
+  for (int64_t k = positions - 1; k > 0; --k) {
+    const float* in = image + offsets[k];
+    const float position = static_cast<float>(k);
+    for (int64_t c = 0; c < width; ++c) winner[c] = in[c] == best[c] ? position : winner[c];
+  }
+  for (int64_t c = 0; c < width; ++c) winner[c] = first[c] == best[c] ? 0.0f : winner[c];
+  for (int64_t c = 0; c < width; ++c) gradImage[offsets[static_cast<int64_t>(winner[c])] + c] += gradOutput[c];
+}
+
+struct MaxKernels {
+  WindowMax max;
+  WindowMaxRoute route;
+};
+
+MaxKernels selectMaxKernels() {
+#if defined(__x86_64__)
+  switch (activeIsa()) {
+    case Isa::Avx512: return {pooling_isa::windowMaxAvx512, pooling_isa::windowMaxRouteAvx512};
+    case Isa::Avx2: return {pooling_isa::windowMaxAvx2, pooling_isa::windowMaxRouteAvx2};
+    case Isa::Scalar: break;
+  }
+#endif
+  return {windowMaxPortable, windowMaxRoutePortable};
 }
 
 template <typename PixelBody>
@@ -70,19 +143,20 @@ void forEachGradientSlice(const Pool2DShape& shape, int64_t workPerSlice, const 
 
 void maxPool2dForward(const Pool2DShape& shape, const float* input, float* output) {
   const int64_t C = shape.channels, outH = shape.outH(), outW = shape.outW();
-  forEachOutputRow(shape, outW * C * shape.windowH * shape.windowW, [&](int64_t n, int64_t oh, int64_t ow) {
-    float* out = output + ((n * outH + oh) * outW + ow) * C;
-    const ClippedWindow window = clipWindow(shape, oh, ow);
-    if (window.count() == 0) {
-      std::memset(out, 0, sizeof(float) * C);
-      return;
-    }
-    const float* image = input + n * shape.inH * shape.inW * C;
-    std::memcpy(out, image + (window.hBegin * shape.inW + window.wBegin) * C, sizeof(float) * C);
-    for (int64_t h = window.hBegin; h < window.hEnd; ++h) {
-      for (int64_t w = window.wBegin; w < window.wEnd; ++w) {
-        const float* in = image + (h * shape.inW + w) * C;
-        for (int64_t c = 0; c < C; ++c) out[c] = in[c] > out[c] ? in[c] : out[c];
+  const WindowMax windowMax = selectMaxKernels().max;
+  parallelFor(shape.batch * outH, grainFor(outW * C * shape.windowH * shape.windowW), [&](int64_t begin, int64_t end) {
+    std::vector<int64_t> offsets(static_cast<size_t>(shape.windowH * shape.windowW));
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t n = row / outH, oh = row % outH;
+      const float* image = input + n * shape.inH * shape.inW * C;
+      for (int64_t ow = 0; ow < outW; ++ow) {
+        float* out = output + (row * outW + ow) * C;
+        const int64_t positions = windowOffsets(shape, clipWindow(shape, oh, ow), C, offsets.data());
+        if (positions == 0) {
+          std::memset(out, 0, sizeof(float) * C);
+          continue;
+        }
+        windowMax(image, offsets.data(), positions, C, out);
       }
     }
   });
@@ -92,43 +166,18 @@ void maxPool2dBackward(const Pool2DShape& shape, const float* input, const float
   const int64_t C = shape.channels, outH = shape.outH(), outW = shape.outW();
   const int64_t pixels = shape.inH * shape.inW;
   const int64_t work = outH * outW * shape.windowH * shape.windowW * std::min(C, kChannelBlock);
+  const WindowMaxRoute windowMaxRoute = selectMaxKernels().route;
   forEachGradientSlice(shape, work, [&](int64_t n, int64_t c0, int64_t c1) {
-    const int64_t width = c1 - c0;
     const float* image = input + n * pixels * C + c0;
     float* grad = gradInput + n * pixels * C;
     zeroChannelSlice(grad, pixels, C, c0, c1);
-    grad += c0;
-    // The winner of each channel as its index in window scan order; a strict
-    // '>' keeps the first of equal maxima.
-    float best[kChannelBlock];
-    int32_t winner[kChannelBlock];
+    std::vector<int64_t> offsets(static_cast<size_t>(shape.windowH * shape.windowW));
     for (int64_t oh = 0; oh < outH; ++oh) {
       for (int64_t ow = 0; ow < outW; ++ow) {
-        const ClippedWindow window = clipWindow(shape, oh, ow);
-        if (window.count() == 0) continue;
-        const float* first = image + (window.hBegin * shape.inW + window.wBegin) * C;
-        for (int64_t c = 0; c < width; ++c) {
-          best[c] = first[c];
-          winner[c] = 0;
-        }
-        int32_t position = 0;
-        for (int64_t h = window.hBegin; h < window.hEnd; ++h) {
-          for (int64_t w = window.wBegin; w < window.wEnd; ++w, ++position) {
-            const float* in = image + (h * shape.inW + w) * C;
-            for (int64_t c = 0; c < width; ++c) {
-              const bool larger = in[c] > best[c];
-              best[c] = larger ? in[c] : best[c];
-              winner[c] = larger ? position : winner[c];
-            }
-          }
-        }
+        const int64_t positions = windowOffsets(shape, clipWindow(shape, oh, ow), C, offsets.data());
+        if (positions == 0) continue;
         const float* go = gradOutput + ((n * outH + oh) * outW + ow) * C + c0;
-        const int64_t windowWidth = window.width();
-        for (int64_t c = 0; c < width; ++c) {
-          const int64_t h = window.hBegin + winner[c] / windowWidth;
-          const int64_t w = window.wBegin + winner[c] % windowWidth;
-          grad[(h * shape.inW + w) * C + c] += go[c];
-        }
+        windowMaxRoute(image, offsets.data(), positions, c1 - c0, go, grad + c0);
       }
     }
   });

@@ -48,7 +48,50 @@ struct DirectFilterGradient {
   int64_t segmentLength, segments, tileRows, tilesPerSegment, blocksPerGroup, groups;
 };
 
+// Channel-planar variants for layers with few output channels (fewer than a
+// vector): the 16 lanes run along the output width instead of the channels.
+// source is [images][sourceH][sourceC][sourceW] (each channel's row
+// contiguous), zero-padded so that every vector the kernels read exists:
+// sourceW >= ceil(outW / 16) * 16 + (kernelW - 1) * dilationW. Stride 1 along
+// the width only.
+//
+// output[img, oh, ow, o] (NHWC) = act(bias[o] + sum over kh, kw, c of
+//   source[img, oh*strideH + kh*dilationH, c, ow + kw*dilationW] * weights[kh, kw, c, o])
+// weights [kH][kW][sourceC][outC] (HWIO), outC <= kMaxPlanarChannels.
+// Tasks: one per (img, tile of rowsPerTile output rows, group of
+// vectorsPerTile 16-column vectors).
+constexpr int64_t kMaxPlanarChannels = 8;
+struct PlanarCorrelation {
+  const float* source;
+  int64_t images, sourceH, sourceC, sourceW;
+  const float* weights;
+  int64_t kernelH, kernelW, strideH, dilationH, dilationW;
+  float* output;
+  int64_t outH, outW, outC;
+  const float* bias;
+  int relu;
+  int64_t rowsPerTile, rowTiles, vectorsPerTile, columnGroups;
+};
+
+// gradFilter[kh, kw, c, o] (+)= sum over img, oh, ow of
+//   source[img, oh*strideH + kh*dilationH, c, ow + kw*dilationW] * gradOutput[img, oh, o, ow]
+// with gradOutput planar too: [images][outH][outC][gradOutputW], zero past
+// outW (gradOutputW = ceil(outW / 16) * 16), outC <= kMaxPlanarChannels.
+// The (kh, kw, c) taps are cut into tiles of tapsPerTile; one task per tile.
+struct PlanarFilterGradient {
+  const float* source;
+  int64_t images, sourceH, sourceC, sourceW;
+  const float* gradOutput;
+  int64_t outH, outC, gradOutputW;
+  int64_t kernelH, kernelW, strideH, dilationH, dilationW;
+  float* gradFilter;
+  int accumulate;
+  int64_t tapsPerTile, tapTiles;
+};
+
 #if defined(__x86_64__)
+void conv2dPlanarCorrelateAvx512(const PlanarCorrelation& work, int64_t firstTask, int64_t endTask);
+void conv2dPlanarFilterGradientAvx512(const PlanarFilterGradient& work, int64_t firstTask, int64_t endTask);
 void conv2dDirectCorrelateAvx512(const DirectCorrelation& work, int64_t firstTask, int64_t endTask);
 void conv2dDirectFilterGradientAvx512(const DirectFilterGradient& work, int64_t firstTask, int64_t endTask);
 #endif

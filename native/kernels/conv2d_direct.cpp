@@ -169,31 +169,13 @@ int64_t planarImagesPerChunk(const Conv2DShape& s) {
   return std::max<int64_t>(1, std::min(s.batch, kSourceChunkFloats / planarFloatsPerImage(s)));
 }
 
-// dst[img, q, c, x] = src[img, q - rowOffset, x - columnOffset, c] (NHWC
-// source), zero outside the source.
+#if defined(__x86_64__)
 void toPlanar(const float* src, int64_t images, int64_t H, int64_t W, int64_t C, float* dst, int64_t dstH,
               int64_t dstW, int64_t rowOffset, int64_t columnOffset) {
-  parallelFor(images * dstH, 4, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t img = row / dstH, h = row % dstH - rowOffset;
-      float* out = dst + row * C * dstW;
-      std::memset(out, 0, static_cast<size_t>(C * dstW) * sizeof(float));
-      if (h < 0 || h >= H) continue;
-      const float* in = src + (img * H + h) * W * C;
-      const int64_t first = std::max<int64_t>(0, -columnOffset);
-      const int64_t last = std::min(W, dstW - columnOffset);
-      if (C == 1) {
-        if (last > first) {
-          std::memcpy(out + first + columnOffset, in + first, static_cast<size_t>(last - first) * sizeof(float));
-        }
-        continue;
-      }
-      for (int64_t w = first; w < last; ++w) {
-        for (int64_t c = 0; c < C; ++c) out[c * dstW + w + columnOffset] = in[w * C + c];
-      }
-    }
-  });
+  const PlanarCopy work{src, images, H, W, C, dst, dstH, dstW, rowOffset, columnOffset};
+  parallelFor(images * dstH, 4, [&](int64_t begin, int64_t end) { conv2dToPlanarAvx512(work, begin, end); });
 }
+#endif
 
 // Largest row tile whose accumulators, source vectors and one broadcast fit
 // in the 32 zmm registers.

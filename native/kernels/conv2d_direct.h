@@ -89,7 +89,18 @@ struct PlanarFilterGradient {
   int64_t tapsPerTile, tapTiles;
 };
 
+// dst[img, q, c, x] = src[img, q - rowOffset, x - columnOffset, c] for an
+// NHWC src [images][H][W][C], zero where that is outside src. Tasks: one per
+// dst row (images * dstH of them).
+struct PlanarCopy {
+  const float* src;
+  int64_t images, H, W, C;
+  float* dst;
+  int64_t dstH, dstW, rowOffset, columnOffset;
+};
+
 #if defined(__x86_64__)
+void conv2dToPlanarAvx512(const PlanarCopy& work, int64_t firstTask, int64_t endTask);
 void conv2dPlanarCorrelateAvx512(const PlanarCorrelation& work, int64_t firstTask, int64_t endTask);
 void conv2dPlanarFilterGradientAvx512(const PlanarFilterGradient& work, int64_t firstTask, int64_t endTask);
 void conv2dDirectCorrelateAvx512(const DirectCorrelation& work, int64_t firstTask, int64_t endTask);

@@ -26,6 +26,7 @@ namespace {
 constexpr int kMaxRows = 6;
 constexpr int kMaxVectors = 2;
 constexpr int kMaxTaps = 8;
+constexpr int64_t kMaxPermuteChannels = 8;
 
 template <int OC, int V, int RH>
 void planarCorrelateTile(const PlanarCorrelation& p, int64_t img, int64_t oh0, int64_t x0) {
@@ -203,6 +204,66 @@ PlanarFilterGradientFn planarFilterGradientKernel(int64_t channels, int taps) {
 }
 
 }  // namespace
+
+void conv2dToPlanarAvx512(const PlanarCopy& p, int64_t firstTask, int64_t endTask) {
+  const int64_t C = p.C, dstW = p.dstW;
+  const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512i index = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(static_cast<int>(C)));
+  const int64_t first = p.columnOffset < 0 ? -p.columnOffset : 0;
+  const int64_t last = p.W < dstW - p.columnOffset ? p.W : dstW - p.columnOffset;
+  for (int64_t row = firstTask; row < endTask; ++row) {
+    const int64_t img = row / p.dstH, h = row % p.dstH - p.rowOffset;
+    float* out = p.dst + row * C * dstW;
+    if (h < 0 || h >= p.H || last <= first) {
+      for (int64_t i = 0; i < C * dstW; ++i) out[i] = 0.0f;
+      continue;
+    }
+    const float* in = p.src + (img * p.H + h) * p.W * C;
+    for (int64_t c = 0; c < C; ++c) {
+      for (int64_t x = 0; x < first + p.columnOffset; ++x) out[c * dstW + x] = 0.0f;
+      for (int64_t x = last + p.columnOffset; x < dstW; ++x) out[c * dstW + x] = 0.0f;
+    }
+    if (C > 1 && C <= kMaxPermuteChannels) {
+      // 16 pixels are C whole vectors; channel c's lanes come from pairs of
+      // them through two-source permutes.
+      for (int64_t w = first; w < last; w += 16) {
+        const int64_t n = last - w < 16 ? last - w : 16;
+        __m512 v[kMaxPermuteChannels + 1];
+        for (int64_t k = 0; k <= C; ++k) {
+          const int64_t valid = n * C - 16 * k;
+          const __mmask16 m = valid >= 16 ? static_cast<__mmask16>(0xFFFF)
+                              : valid <= 0 ? static_cast<__mmask16>(0)
+                                           : static_cast<__mmask16>((1u << valid) - 1u);
+          v[k] = k < C ? _mm512_maskz_loadu_ps(m, in + w * C + 16 * k) : _mm512_setzero_ps();
+        }
+        const __mmask16 store = static_cast<__mmask16>((1u << n) - 1u);
+        for (int64_t c = 0; c < C; ++c) {
+          const __m512i element = _mm512_add_epi32(index, _mm512_set1_epi32(static_cast<int>(c)));
+          const __m512i within = _mm512_and_si512(element, _mm512_set1_epi32(31));
+          __m512 result = _mm512_setzero_ps();
+          for (int64_t j = 0; 2 * j < C; ++j) {
+            const __mmask16 m =
+                _mm512_cmpge_epi32_mask(element, _mm512_set1_epi32(static_cast<int>(32 * j))) &
+                _mm512_cmplt_epi32_mask(element, _mm512_set1_epi32(static_cast<int>(32 * j + 32)));
+            result = _mm512_mask_mov_ps(result, m, _mm512_permutex2var_ps(v[2 * j], within, v[2 * j + 1]));
+          }
+          _mm512_mask_storeu_ps(out + c * dstW + p.columnOffset + w, store, result);
+        }
+      }
+      continue;
+    }
+    for (int64_t c = 0; c < C; ++c, out += dstW) {
+      float* d = out + p.columnOffset;
+      for (int64_t w = first; w < last; w += 16) {
+        const int64_t n = last - w < 16 ? last - w : 16;
+        const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
+        const __m512 v = C == 1 ? _mm512_maskz_loadu_ps(m, in + w)
+                                : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, index, in + w * C + c, 4);
+        _mm512_mask_storeu_ps(d + w, m, v);
+      }
+    }
+  }
+}
 
 void conv2dPlanarCorrelateAvx512(const PlanarCorrelation& p, int64_t firstTask, int64_t endTask) {
   const int64_t vectors = (p.outW + 15) / 16;

@@ -303,7 +303,58 @@ void backwardFilterPlanar(const Conv2DShape& s, const float* input, const float*
 }
 #endif
 
+// 1x1, unpadded, strided (ResNet projections): every gradOutput pixel feeds
+// exactly one input pixel, the others get zero; no stride-spread copy.
+bool isStridedPointwise(const Conv2DShape& s) {
+  return s.kernelH == 1 && s.kernelW == 1 && isUnpadded(s) && (s.strideH > 1 || s.strideW > 1);
+}
+
+void zeroUnreachedInput(const Conv2DShape& s, float* gradInput) {
+  const int64_t outH = s.outH(), outW = s.outW(), C = s.inC;
+  parallelFor(s.batch * s.inH, 8, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t ih = row % s.inH;
+      float* out = gradInput + row * s.inW * C;
+      if (ih % s.strideH != 0 || ih / s.strideH >= outH) {
+        std::memset(out, 0, static_cast<size_t>(s.inW * C) * sizeof(float));
+        continue;
+      }
+      for (int64_t iw = 0; iw < s.inW; ++iw) {
+        if (iw % s.strideW != 0 || iw / s.strideW >= outW) {
+          std::memset(out + iw * C, 0, static_cast<size_t>(C) * sizeof(float));
+        }
+      }
+    }
+  });
+}
+
 #if defined(__x86_64__)
+void runCorrelation(DirectCorrelation& work);
+
+void backwardDataStridedPointwise(const Conv2DShape& s, const float* gradOutput, const float* packed,
+                                  float* gradInput) {
+  zeroUnreachedInput(s, gradInput);
+  DirectCorrelation work{};
+  work.source = gradOutput;
+  work.images = s.batch;
+  work.sourceH = s.outH();
+  work.sourceW = s.outW();
+  work.sourceC = s.outC;
+  work.packedWeights = packed;
+  work.kernelH = work.kernelW = 1;
+  work.strideH = work.strideW = 1;
+  work.dilationH = work.dilationW = 1;
+  work.output = gradInput;
+  work.outH = s.outH();
+  work.outW = s.outW();
+  work.outC = s.inC;
+  work.phaseH = work.phaseW = 1;
+  work.outputImageStride = s.inH * s.inW * s.inC;
+  work.outputRowStride = s.strideH * s.inW * s.inC;
+  work.outputPixelStride = s.strideW * s.inC;
+  runCorrelation(work);
+}
+
 void runCorrelation(DirectCorrelation& work) {
   const int64_t nb = blocksPerGroup(work.outC);
   work.blocksPerGroup = nb;
@@ -377,6 +428,10 @@ void conv2dBackwardDataDirect(const Conv2DShape& s, const float* gradOutput, con
     return;
   }
   packBackwardDataWeights(s, filter, packed);
+  if (isStridedPointwise(s)) {
+    backwardDataStridedPointwise(s, gradOutput, packed, gradInput);
+    return;
+  }
   const int64_t chunk = imagesPerChunk(s), outH = s.outH(), outW = s.outW();
   for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
     const int64_t images = std::min(chunk, s.batch - n0);

@@ -29,6 +29,9 @@ struct DirectCorrelation {
   int relu;
   int64_t phaseH, phaseW, offsetH, offsetW;
   int64_t blocksPerGroup, groups, tileWidth;
+  // Where output pixel (img, oh, ow) starts, in floats: img * outputImageStride
+  // + oh * outputRowStride + ow * outputPixelStride; zero means dense NHWC.
+  int64_t outputImageStride, outputRowStride, outputPixelStride;
 };
 
 // gradFilter[kh, kw, ci, co] (+)= sum over img, oh, ow of

@@ -151,16 +151,20 @@ FilterGradientFn filterGradientKernel(int nb, int rows) {
   }
 }
 
-}  // namespace
+// m is 1 for dense sources (every tap reads data): skip the division.
+bool readsData(int64_t a, int64_t m) { return m == 1 || ((a % m) + m) % m == 0; }
 
-int64_t positiveModulo(int64_t a, int64_t m) { return ((a % m) + m) % m; }
+}  // namespace
 
 void conv2dDirectCorrelateAvx512(const DirectCorrelation& p, int64_t firstTask, int64_t endTask) {
   const int64_t blocks = (p.outC + 15) / 16;
   const int64_t C = p.sourceC;
   const int64_t blockStride = p.kernelH * p.kernelW * C * 16;
   const int64_t sourcePixelStride = p.phaseW * p.strideW * C;
-  const int64_t outputPixelStride = p.phaseW * p.outC;
+  const int64_t pixelStride = p.outputPixelStride != 0 ? p.outputPixelStride : p.outC;
+  const int64_t rowStride = p.outputRowStride != 0 ? p.outputRowStride : p.outW * p.outC;
+  const int64_t imageStride = p.outputImageStride != 0 ? p.outputImageStride : p.outH * p.outW * p.outC;
+  const int64_t outputPixelStride = p.phaseW * pixelStride;
   int64_t taps[2 * kMaxDirectTaps];
   for (int64_t task = firstTask; task < endTask; ++task) {
     const int64_t row = task / p.groups;
@@ -170,15 +174,15 @@ void conv2dDirectCorrelateAvx512(const DirectCorrelation& p, int64_t firstTask, 
     const int nb = static_cast<int>(blocks - firstBlock < p.blocksPerGroup ? blocks - firstBlock : p.blocksPerGroup);
     const float* weights = p.packedWeights + firstBlock * blockStride;
     const float* sourceRow = p.source + (img * p.sourceH + oh * p.strideH) * p.sourceW * C;
-    float* outputRow = p.output + (img * p.outH + oh) * p.outW * p.outC;
+    float* outputRow = p.output + img * imageStride + oh * rowStride;
     for (int64_t phase = 0; phase < p.phaseW && phase < p.outW; ++phase) {
       // Taps whose source row / column hold data for this output row and
       // column phase (in a stride-spread source the others read only zeros).
       int64_t tapCount = 0;
       for (int64_t kh = 0; kh < p.kernelH; ++kh) {
-        if (positiveModulo(oh * p.strideH + kh * p.dilationH - p.offsetH, p.phaseH) != 0) continue;
+        if (!readsData(oh * p.strideH + kh * p.dilationH - p.offsetH, p.phaseH)) continue;
         for (int64_t kw = 0; kw < p.kernelW; ++kw) {
-          if (positiveModulo(phase * p.strideW + kw * p.dilationW - p.offsetW, p.phaseW) != 0) continue;
+          if (!readsData(phase * p.strideW + kw * p.dilationW - p.offsetW, p.phaseW)) continue;
           taps[2 * tapCount] = (kh * p.dilationH * p.sourceW + phase * p.strideW + kw * p.dilationW) * C;
           taps[2 * tapCount + 1] = (kh * p.kernelW + kw) * C * 16;
           ++tapCount;
@@ -189,7 +193,7 @@ void conv2dDirectCorrelateAvx512(const DirectCorrelation& p, int64_t firstTask, 
         const int64_t width = pixels - first < p.tileWidth ? pixels - first : p.tileWidth;
         correlateKernel(nb, static_cast<int>(width))(p, sourceRow + first * sourcePixelStride, sourcePixelStride,
                                                      weights, blockStride, taps, tapCount,
-                                                     outputRow + phase * p.outC + first * outputPixelStride,
+                                                     outputRow + phase * pixelStride + first * outputPixelStride,
                                                      outputPixelStride, firstBlock);
       }
     }

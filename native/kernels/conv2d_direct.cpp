@@ -356,11 +356,19 @@ void backwardDataStridedPointwise(const Conv2DShape& s, const float* gradOutput,
 }
 
 void runCorrelation(DirectCorrelation& work) {
-  const int64_t nb = blocksPerGroup(work.outC);
+  int64_t nb = blocksPerGroup(work.outC);
+  work.tileRows = 1;
+  // Narrow outputs (AlexNet's 7x7): one row reuses each weight vector for
+  // too few pixels and the weights stream from L2; two rows of two blocks
+  // reuse it 2 * outW times.
+  if (work.phaseH == 1 && work.phaseW == 1 && work.outH > 1 && nb >= 2 && 2 * work.outW <= kMaxTileWidth[2]) {
+    nb = 2;
+    work.tileRows = 2;
+  }
   work.blocksPerGroup = nb;
   work.groups = ceilDiv(ceilDiv(work.outC, 16), nb);
-  work.tileWidth = balancedTile(ceilDiv(work.outW, work.phaseW), kMaxTileWidth[nb]);
-  parallelFor(work.images * work.outH * work.groups, 1, [&](int64_t begin, int64_t end) {
+  work.tileWidth = balancedTile(ceilDiv(work.outW, work.phaseW), kMaxTileWidth[nb] / work.tileRows);
+  parallelFor(work.images * ceilDiv(work.outH, work.tileRows) * work.groups, 1, [&](int64_t begin, int64_t end) {
     conv2dDirectCorrelateAvx512(work, begin, end);
   });
 }

@@ -32,6 +32,9 @@ struct DirectCorrelation {
   // Where output pixel (img, oh, ow) starts, in floats: img * outputImageStride
   // + oh * outputRowStride + ow * outputPixelStride; zero means dense NHWC.
   int64_t outputImageStride, outputRowStride, outputPixelStride;
+  // Output rows per task (1 or 2; 2 only with dense sources, phaseH = phaseW
+  // = 1, blocksPerGroup <= 2 and tileWidth <= half the one-row maximum).
+  int64_t tileRows;
 };
 
 // gradFilter[kh, kw, ci, co] (+)= sum over img, oh, ow of

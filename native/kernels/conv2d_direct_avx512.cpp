@@ -28,7 +28,7 @@ __mmask16 channelMask(int64_t valid) {
 // row alone would reuse each weight vector for too few pixels).
 template <int NB, int RW, int RH>
 void correlateTile(const DirectCorrelation& p, const float* source, int64_t sourcePixelStride, const float* weights,
-                   int64_t blockStride, const int64_t* taps, int64_t tapCount, float* output,
+                   int64_t blockStride, const int64_t* taps, int64_t tapCount, int64_t runLength, float* output,
                    int64_t outputPixelStride, int64_t firstBlock, int64_t sourceRowStride, int64_t outputRowStride) {
   constexpr int P = RW * RH;
   __m512 acc[P][NB];
@@ -37,11 +37,12 @@ void correlateTile(const DirectCorrelation& p, const float* source, int64_t sour
 #pragma GCC unroll 4
     for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
   }
-  const int64_t C = p.sourceC;
+  // A tap is a run of runLength consecutive source floats (one kernel row
+  // when the columns are dense) whose weights are consecutive too.
   for (int64_t t = 0; t < tapCount; ++t) {
     const float* s = source + taps[2 * t];
     const float* w = weights + taps[2 * t + 1];
-    for (int64_t c = 0; c < C; ++c) {
+    for (int64_t c = 0; c < runLength; ++c) {
       __m512 wv[NB];
 #pragma GCC unroll 4
       for (int j = 0; j < NB; ++j) wv[j] = _mm512_load_ps(w + j * blockStride + c * 16);
@@ -75,7 +76,7 @@ void correlateTile(const DirectCorrelation& p, const float* source, int64_t sour
 }
 
 using CorrelateFn = void (*)(const DirectCorrelation&, const float*, int64_t, const float*, int64_t, const int64_t*,
-                             int64_t, float*, int64_t, int64_t, int64_t, int64_t);
+                             int64_t, int64_t, float*, int64_t, int64_t, int64_t, int64_t);
 
 // Widest tiles per NB: accumulators + NB weight vectors + one broadcast fit
 // in the 32 zmm registers.
@@ -200,8 +201,17 @@ void conv2dDirectCorrelateAvx512(const DirectCorrelation& p, int64_t firstTask, 
       // column phase (in a stride-spread source the others read only zeros;
       // multi-row tiles only come with dense sources).
       int64_t tapCount = 0;
+      // Dense columns: the kW taps of a kernel row are one run of kW * C floats.
+      const bool wholeRows = p.phaseW == 1 && p.dilationW == 1;
+      const int64_t runLength = wholeRows ? p.kernelW * C : C;
       for (int64_t kh = 0; kh < p.kernelH; ++kh) {
         if (!readsData(oh * p.strideH + kh * p.dilationH - p.offsetH, p.phaseH)) continue;
+        if (wholeRows) {
+          taps[2 * tapCount] = kh * p.dilationH * p.sourceW * C;
+          taps[2 * tapCount + 1] = kh * p.kernelW * C * 16;
+          ++tapCount;
+          continue;
+        }
         for (int64_t kw = 0; kw < p.kernelW; ++kw) {
           if (!readsData(phase * p.strideW + kw * p.dilationW - p.offsetW, p.phaseW)) continue;
           taps[2 * tapCount] = (kh * p.dilationH * p.sourceW + phase * p.strideW + kw * p.dilationW) * C;
@@ -215,7 +225,7 @@ void conv2dDirectCorrelateAvx512(const DirectCorrelation& p, int64_t firstTask, 
         const CorrelateFn kernel = rows == 2 ? correlatePairKernel(nb, static_cast<int>(width))
                                              : correlateKernel(nb, static_cast<int>(width));
         kernel(p, sourceRow + first * sourcePixelStride, sourcePixelStride, weights, blockStride, taps, tapCount,
-               outputRow + phase * pixelStride + first * outputPixelStride, outputPixelStride, firstBlock,
+               runLength, outputRow + phase * pixelStride + first * outputPixelStride, outputPixelStride, firstBlock,
                sourceRowStride, rowStride);
       }
     }

@@ -143,13 +143,232 @@ int64_t blocksPerGroup(int64_t channels) { return std::min(kMaxBlocksPerGroup, c
 
 int64_t balancedTile(int64_t length, int64_t maximum) { return ceilDiv(length, ceilDiv(length, maximum)); }
 
+// Channel-planar path (few output channels): see conv2d_direct.h.
+int64_t roundUp16(int64_t n) { return ceilDiv(n, 16) * 16; }
+int64_t planarForwardW(const Conv2DShape& s) {
+  return std::max(paddedW(s), roundUp16(s.outW()) + (s.kernelW - 1) * s.dilationW);
+}
+int64_t planarBackwardDataW(const Conv2DShape& s) {
+  return std::max(spreadW(s), roundUp16(s.inW) + (s.kernelW - 1) * s.dilationW);
+}
+
+bool usePlanarForward(const Conv2DShape& s) { return s.outC <= kMaxPlanarChannels && s.strideW == 1; }
+bool usePlanarBackwardData(const Conv2DShape& s) {
+  return s.inC <= kMaxPlanarChannels && s.strideH == 1 && s.strideW == 1;
+}
+bool usePlanarBackwardFilter(const Conv2DShape& s) { return usePlanarForward(s); }
+
+int64_t planarFloatsPerImage(const Conv2DShape& s) {
+  const int64_t forward = paddedH(s) * s.inC * planarForwardW(s);
+  const int64_t gradOutput = s.outH() * s.outC * roundUp16(s.outW());
+  const int64_t backwardData = spreadH(s) * s.outC * planarBackwardDataW(s);
+  return std::max(forward + gradOutput, backwardData);
+}
+
+int64_t planarImagesPerChunk(const Conv2DShape& s) {
+  return std::max<int64_t>(1, std::min(s.batch, kSourceChunkFloats / planarFloatsPerImage(s)));
+}
+
 #if defined(__x86_64__)
+void toPlanar(const float* src, int64_t images, int64_t H, int64_t W, int64_t C, float* dst, int64_t dstH,
+              int64_t dstW, int64_t rowOffset, int64_t columnOffset) {
+  const PlanarCopy work{src, images, H, W, C, dst, dstH, dstW, rowOffset, columnOffset};
+  parallelFor(images * dstH, 4, [&](int64_t begin, int64_t end) { conv2dToPlanarAvx512(work, begin, end); });
+}
+#endif
+
+// Largest row tile whose accumulators, source vectors and one broadcast fit
+// in the 32 zmm registers.
+int64_t planarRows(int64_t channels, int64_t vectors) {
+  int64_t rows = 6;
+  while (rows > 1 && rows * vectors * (channels + 1) + 1 > 32) --rows;
+  return rows;
+}
+
+#if defined(__x86_64__)
+void runPlanarCorrelation(PlanarCorrelation& work) {
+  const int64_t vectors = ceilDiv(work.outW, 16);
+  work.vectorsPerTile = std::min<int64_t>(2, vectors);
+  work.columnGroups = ceilDiv(vectors, work.vectorsPerTile);
+  work.rowsPerTile = balancedTile(work.outH, planarRows(work.outC, work.vectorsPerTile));
+  work.rowTiles = ceilDiv(work.outH, work.rowsPerTile);
+  parallelFor(work.images * work.rowTiles * work.columnGroups, 1, [&](int64_t begin, int64_t end) {
+    conv2dPlanarCorrelateAvx512(work, begin, end);
+  });
+}
+
+void forwardPlanar(const Conv2DShape& s, const float* input, const float* filter, const float* bias,
+                   FusedActivation activation, float* output, float* source) {
+  const int64_t chunk = planarImagesPerChunk(s), outH = s.outH(), outW = s.outW();
+  const int64_t Hp = paddedH(s), Wp = planarForwardW(s);
+  for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
+    const int64_t images = std::min(chunk, s.batch - n0);
+    toPlanar(input + n0 * s.inH * s.inW * s.inC, images, s.inH, s.inW, s.inC, source, Hp, Wp, s.padTop, s.padLeft);
+    PlanarCorrelation work{};
+    work.source = source;
+    work.images = images;
+    work.sourceH = Hp;
+    work.sourceC = s.inC;
+    work.sourceW = Wp;
+    work.weights = filter;
+    work.kernelH = s.kernelH;
+    work.kernelW = s.kernelW;
+    work.strideH = s.strideH;
+    work.dilationH = s.dilationH;
+    work.dilationW = s.dilationW;
+    work.output = output + n0 * outH * outW * s.outC;
+    work.outH = outH;
+    work.outW = outW;
+    work.outC = s.outC;
+    work.bias = bias;
+    work.relu = activation == FusedActivation::Relu ? 1 : 0;
+    runPlanarCorrelation(work);
+  }
+}
+
+// Stride 1: gradInput is the correlation of gradOutput, padded by
+// (kernel - 1) * dilation - pad, with the flipped, channel-swapped filter.
+void backwardDataPlanar(const Conv2DShape& s, const float* gradOutput, const float* filter, float* gradInput,
+                        float* packed, float* source) {
+  const int64_t taps = s.kernelH * s.kernelW;
+  for (int64_t tap = 0; tap < taps; ++tap) {
+    const float* src = filter + (taps - 1 - tap) * s.inC * s.outC;
+    float* dst = packed + tap * s.outC * s.inC;
+    for (int64_t co = 0; co < s.outC; ++co) {
+      for (int64_t ci = 0; ci < s.inC; ++ci) dst[co * s.inC + ci] = src[ci * s.outC + co];
+    }
+  }
+  const int64_t chunk = planarImagesPerChunk(s), outH = s.outH(), outW = s.outW();
+  const int64_t Hs = spreadH(s), Ws = planarBackwardDataW(s);
+  const int64_t offH = (s.kernelH - 1) * s.dilationH - s.padTop;
+  const int64_t offW = (s.kernelW - 1) * s.dilationW - s.padLeft;
+  for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
+    const int64_t images = std::min(chunk, s.batch - n0);
+    toPlanar(gradOutput + n0 * outH * outW * s.outC, images, outH, outW, s.outC, source, Hs, Ws, offH, offW);
+    PlanarCorrelation work{};
+    work.source = source;
+    work.images = images;
+    work.sourceH = Hs;
+    work.sourceC = s.outC;
+    work.sourceW = Ws;
+    work.weights = packed;
+    work.kernelH = s.kernelH;
+    work.kernelW = s.kernelW;
+    work.strideH = 1;
+    work.dilationH = s.dilationH;
+    work.dilationW = s.dilationW;
+    work.output = gradInput + n0 * s.inH * s.inW * s.inC;
+    work.outH = s.inH;
+    work.outW = s.inW;
+    work.outC = s.inC;
+    work.bias = nullptr;
+    work.relu = 0;
+    runPlanarCorrelation(work);
+  }
+}
+
+void backwardFilterPlanar(const Conv2DShape& s, const float* input, const float* gradOutput, float* gradFilter,
+                          float* source) {
+  const int64_t chunk = planarImagesPerChunk(s), outH = s.outH(), outW = s.outW();
+  const int64_t Hp = paddedH(s), Wp = planarForwardW(s), G = roundUp16(outW);
+  float* planarGrad = source + roundUp16(chunk * Hp * s.inC * Wp);  // aligned rows when G allows
+  PlanarFilterGradient work{};
+  work.sourceH = Hp;
+  work.sourceC = s.inC;
+  work.sourceW = Wp;
+  work.outH = outH;
+  work.outC = s.outC;
+  work.gradOutputW = G;
+  work.kernelH = s.kernelH;
+  work.kernelW = s.kernelW;
+  work.strideH = s.strideH;
+  work.dilationH = s.dilationH;
+  work.dilationW = s.dilationW;
+  work.gradFilter = gradFilter;
+  const int64_t taps = s.kernelH * s.kernelW * s.inC;
+  work.tapsPerTile = balancedTile(taps, std::min<int64_t>(8, (31 - s.outC) / s.outC));
+  work.tapTiles = ceilDiv(taps, work.tapsPerTile);
+  for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
+    const int64_t images = std::min(chunk, s.batch - n0);
+    toPlanar(input + n0 * s.inH * s.inW * s.inC, images, s.inH, s.inW, s.inC, source, Hp, Wp, s.padTop, s.padLeft);
+    toPlanar(gradOutput + n0 * outH * outW * s.outC, images, outH, outW, s.outC, planarGrad, outH, G, 0, 0);
+    work.source = source;
+    work.gradOutput = planarGrad;
+    work.images = images;
+    work.accumulate = n0 == 0 ? 0 : 1;
+    parallelFor(work.tapTiles, 1, [&](int64_t begin, int64_t end) {
+      conv2dPlanarFilterGradientAvx512(work, begin, end);
+    });
+  }
+}
+#endif
+
+// 1x1, unpadded, strided (ResNet projections): every gradOutput pixel feeds
+// exactly one input pixel, the others get zero; no stride-spread copy.
+bool isStridedPointwise(const Conv2DShape& s) {
+  return s.kernelH == 1 && s.kernelW == 1 && isUnpadded(s) && (s.strideH > 1 || s.strideW > 1);
+}
+
+void zeroUnreachedInput(const Conv2DShape& s, float* gradInput) {
+  const int64_t outH = s.outH(), outW = s.outW(), C = s.inC;
+  parallelFor(s.batch * s.inH, 8, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t ih = row % s.inH;
+      float* out = gradInput + row * s.inW * C;
+      if (ih % s.strideH != 0 || ih / s.strideH >= outH) {
+        std::memset(out, 0, static_cast<size_t>(s.inW * C) * sizeof(float));
+        continue;
+      }
+      for (int64_t iw = 0; iw < s.inW; ++iw) {
+        if (iw % s.strideW != 0 || iw / s.strideW >= outW) {
+          std::memset(out + iw * C, 0, static_cast<size_t>(C) * sizeof(float));
+        }
+      }
+    }
+  });
+}
+
+#if defined(__x86_64__)
+void runCorrelation(DirectCorrelation& work);
+
+void backwardDataStridedPointwise(const Conv2DShape& s, const float* gradOutput, const float* packed,
+                                  float* gradInput) {
+  zeroUnreachedInput(s, gradInput);
+  DirectCorrelation work{};
+  work.source = gradOutput;
+  work.images = s.batch;
+  work.sourceH = s.outH();
+  work.sourceW = s.outW();
+  work.sourceC = s.outC;
+  work.packedWeights = packed;
+  work.kernelH = work.kernelW = 1;
+  work.strideH = work.strideW = 1;
+  work.dilationH = work.dilationW = 1;
+  work.output = gradInput;
+  work.outH = s.outH();
+  work.outW = s.outW();
+  work.outC = s.inC;
+  work.phaseH = work.phaseW = 1;
+  work.outputImageStride = s.inH * s.inW * s.inC;
+  work.outputRowStride = s.strideH * s.inW * s.inC;
+  work.outputPixelStride = s.strideW * s.inC;
+  runCorrelation(work);
+}
+
 void runCorrelation(DirectCorrelation& work) {
-  const int64_t nb = blocksPerGroup(work.outC);
+  int64_t nb = blocksPerGroup(work.outC);
+  work.tileRows = 1;
+  // Narrow outputs (AlexNet's 7x7): one row reuses each weight vector for
+  // too few pixels and the weights stream from L2; two rows of two blocks
+  // reuse it 2 * outW times.
+  if (work.phaseH == 1 && work.phaseW == 1 && work.outH > 1 && nb >= 2 && 2 * work.outW <= kMaxTileWidth[2]) {
+    nb = 2;
+    work.tileRows = 2;
+  }
   work.blocksPerGroup = nb;
   work.groups = ceilDiv(ceilDiv(work.outC, 16), nb);
-  work.tileWidth = balancedTile(ceilDiv(work.outW, work.phaseW), kMaxTileWidth[nb]);
-  parallelFor(work.images * work.outH * work.groups, 1, [&](int64_t begin, int64_t end) {
+  work.tileWidth = balancedTile(ceilDiv(work.outW, work.phaseW), kMaxTileWidth[nb] / work.tileRows);
+  parallelFor(work.images * ceilDiv(work.outH, work.tileRows) * work.groups, 1, [&](int64_t begin, int64_t end) {
     conv2dDirectCorrelateAvx512(work, begin, end);
   });
 }
@@ -166,7 +385,9 @@ bool conv2dDirectAvailable(const Conv2DShape& s) {
 }
 
 size_t conv2dDirectWorkspaceFloats(const Conv2DShape& s) {
-  return static_cast<size_t>(packedRegionFloats(s) + imagesPerChunk(s) * sourceFloatsPerImage(s));
+  const int64_t chunk = std::max(imagesPerChunk(s) * sourceFloatsPerImage(s),
+                                 planarImagesPerChunk(s) * planarFloatsPerImage(s) + 16);
+  return static_cast<size_t>(packedRegionFloats(s) + chunk);
 }
 
 #if defined(__x86_64__)
@@ -174,6 +395,10 @@ void conv2dForwardDirect(const Conv2DShape& s, const float* input, const float* 
                          FusedActivation activation, float* output, float* workspace) {
   float* packed = workspace;
   float* source = workspace + packedRegionFloats(s);
+  if (usePlanarForward(s)) {
+    forwardPlanar(s, input, filter, bias, activation, output, source);
+    return;
+  }
   packForwardWeights(s, filter, packed);
   const int64_t chunk = imagesPerChunk(s), outH = s.outH(), outW = s.outW();
   for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
@@ -206,7 +431,15 @@ void conv2dBackwardDataDirect(const Conv2DShape& s, const float* gradOutput, con
                               float* workspace) {
   float* packed = workspace;
   float* source = workspace + packedRegionFloats(s);
+  if (usePlanarBackwardData(s)) {
+    backwardDataPlanar(s, gradOutput, filter, gradInput, packed, source);
+    return;
+  }
   packBackwardDataWeights(s, filter, packed);
+  if (isStridedPointwise(s)) {
+    backwardDataStridedPointwise(s, gradOutput, packed, gradInput);
+    return;
+  }
   const int64_t chunk = imagesPerChunk(s), outH = s.outH(), outW = s.outW();
   for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
     const int64_t images = std::min(chunk, s.batch - n0);
@@ -241,6 +474,11 @@ void conv2dBackwardDataDirect(const Conv2DShape& s, const float* gradOutput, con
 void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const float* gradOutput,
                                 float* gradFilter, float* gradBias, float* workspace) {
   float* source = workspace + packedRegionFloats(s);
+  if (usePlanarBackwardFilter(s)) {
+    backwardFilterPlanar(s, input, gradOutput, gradFilter, source);
+    if (gradBias != nullptr) conv2dBiasGradient(s, gradOutput, gradBias, workspace);
+    return;
+  }
   const int64_t chunk = imagesPerChunk(s), outH = s.outH(), outW = s.outW();
   DirectFilterGradient work{};
   work.sourceH = paddedH(s);

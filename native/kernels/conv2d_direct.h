@@ -29,6 +29,12 @@ struct DirectCorrelation {
   int relu;
   int64_t phaseH, phaseW, offsetH, offsetW;
   int64_t blocksPerGroup, groups, tileWidth;
+  // Where output pixel (img, oh, ow) starts, in floats: img * outputImageStride
+  // + oh * outputRowStride + ow * outputPixelStride; zero means dense NHWC.
+  int64_t outputImageStride, outputRowStride, outputPixelStride;
+  // Output rows per task (1 or 2; 2 only with dense sources, phaseH = phaseW
+  // = 1, blocksPerGroup <= 2 and tileWidth <= half the one-row maximum).
+  int64_t tileRows;
 };
 
 // gradFilter[kh, kw, ci, co] (+)= sum over img, oh, ow of
@@ -48,7 +54,61 @@ struct DirectFilterGradient {
   int64_t segmentLength, segments, tileRows, tilesPerSegment, blocksPerGroup, groups;
 };
 
+// Channel-planar variants for layers with few output channels (fewer than a
+// vector): the 16 lanes run along the output width instead of the channels.
+// source is [images][sourceH][sourceC][sourceW] (each channel's row
+// contiguous), zero-padded so that every vector the kernels read exists:
+// sourceW >= ceil(outW / 16) * 16 + (kernelW - 1) * dilationW. Stride 1 along
+// the width only.
+//
+// output[img, oh, ow, o] (NHWC) = act(bias[o] + sum over kh, kw, c of
+//   source[img, oh*strideH + kh*dilationH, c, ow + kw*dilationW] * weights[kh, kw, c, o])
+// weights [kH][kW][sourceC][outC] (HWIO), outC <= kMaxPlanarChannels.
+// Tasks: one per (img, tile of rowsPerTile output rows, group of
+// vectorsPerTile 16-column vectors).
+constexpr int64_t kMaxPlanarChannels = 8;
+struct PlanarCorrelation {
+  const float* source;
+  int64_t images, sourceH, sourceC, sourceW;
+  const float* weights;
+  int64_t kernelH, kernelW, strideH, dilationH, dilationW;
+  float* output;
+  int64_t outH, outW, outC;
+  const float* bias;
+  int relu;
+  int64_t rowsPerTile, rowTiles, vectorsPerTile, columnGroups;
+};
+
+// gradFilter[kh, kw, c, o] (+)= sum over img, oh, ow of
+//   source[img, oh*strideH + kh*dilationH, c, ow + kw*dilationW] * gradOutput[img, oh, o, ow]
+// with gradOutput planar too: [images][outH][outC][gradOutputW], zero past
+// outW (gradOutputW = ceil(outW / 16) * 16), outC <= kMaxPlanarChannels.
+// The (kh, kw, c) taps are cut into tiles of tapsPerTile; one task per tile.
+struct PlanarFilterGradient {
+  const float* source;
+  int64_t images, sourceH, sourceC, sourceW;
+  const float* gradOutput;
+  int64_t outH, outC, gradOutputW;
+  int64_t kernelH, kernelW, strideH, dilationH, dilationW;
+  float* gradFilter;
+  int accumulate;
+  int64_t tapsPerTile, tapTiles;
+};
+
+// dst[img, q, c, x] = src[img, q - rowOffset, x - columnOffset, c] for an
+// NHWC src [images][H][W][C], zero where that is outside src. Tasks: one per
+// dst row (images * dstH of them).
+struct PlanarCopy {
+  const float* src;
+  int64_t images, H, W, C;
+  float* dst;
+  int64_t dstH, dstW, rowOffset, columnOffset;
+};
+
 #if defined(__x86_64__)
+void conv2dToPlanarAvx512(const PlanarCopy& work, int64_t firstTask, int64_t endTask);
+void conv2dPlanarCorrelateAvx512(const PlanarCorrelation& work, int64_t firstTask, int64_t endTask);
+void conv2dPlanarFilterGradientAvx512(const PlanarFilterGradient& work, int64_t firstTask, int64_t endTask);
 void conv2dDirectCorrelateAvx512(const DirectCorrelation& work, int64_t firstTask, int64_t endTask);
 void conv2dDirectFilterGradientAvx512(const DirectFilterGradient& work, int64_t firstTask, int64_t endTask);
 #endif

@@ -24,27 +24,31 @@ __mmask16 channelMask(int64_t valid) {
   return valid >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1u);
 }
 
-template <int NB, int RW>
+// RH output rows of RW pixels each (RH > 1 only for narrow outputs, where one
+// row alone would reuse each weight vector for too few pixels).
+template <int NB, int RW, int RH>
 void correlateTile(const DirectCorrelation& p, const float* source, int64_t sourcePixelStride, const float* weights,
-                   int64_t blockStride, const int64_t* taps, int64_t tapCount, float* output,
-                   int64_t outputPixelStride, int64_t firstBlock) {
-  __m512 acc[RW][NB];
+                   int64_t blockStride, const int64_t* taps, int64_t tapCount, int64_t runLength, float* output,
+                   int64_t outputPixelStride, int64_t firstBlock, int64_t sourceRowStride, int64_t outputRowStride) {
+  constexpr int P = RW * RH;
+  __m512 acc[P][NB];
 #pragma GCC unroll 32
-  for (int i = 0; i < RW; ++i) {
+  for (int i = 0; i < P; ++i) {
 #pragma GCC unroll 4
     for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
   }
-  const int64_t C = p.sourceC;
+  // A tap is a run of runLength consecutive source floats (one kernel row
+  // when the columns are dense) whose weights are consecutive too.
   for (int64_t t = 0; t < tapCount; ++t) {
     const float* s = source + taps[2 * t];
     const float* w = weights + taps[2 * t + 1];
-    for (int64_t c = 0; c < C; ++c) {
+    for (int64_t c = 0; c < runLength; ++c) {
       __m512 wv[NB];
 #pragma GCC unroll 4
       for (int j = 0; j < NB; ++j) wv[j] = _mm512_load_ps(w + j * blockStride + c * 16);
 #pragma GCC unroll 32
-      for (int i = 0; i < RW; ++i) {
-        const __m512 x = _mm512_set1_ps(s[i * sourcePixelStride + c]);
+      for (int i = 0; i < P; ++i) {
+        const __m512 x = _mm512_set1_ps(s[(i / RW) * sourceRowStride + (i % RW) * sourcePixelStride + c]);
 #pragma GCC unroll 4
         for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_fmadd_ps(x, wv[j], acc[i][j]);
       }
@@ -60,18 +64,19 @@ void correlateTile(const DirectCorrelation& p, const float* source, int64_t sour
   }
   const __m512 zero = _mm512_setzero_ps();
 #pragma GCC unroll 32
-  for (int i = 0; i < RW; ++i) {
+  for (int i = 0; i < P; ++i) {
 #pragma GCC unroll 4
     for (int j = 0; j < NB; ++j) {
       __m512 v = _mm512_add_ps(acc[i][j], biasVector[j]);
       if (p.relu) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
-      _mm512_mask_storeu_ps(output + i * outputPixelStride + (firstBlock + j) * 16, masks[j], v);
+      float* out = output + (i / RW) * outputRowStride + (i % RW) * outputPixelStride;
+      _mm512_mask_storeu_ps(out + (firstBlock + j) * 16, masks[j], v);
     }
   }
 }
 
 using CorrelateFn = void (*)(const DirectCorrelation&, const float*, int64_t, const float*, int64_t, const int64_t*,
-                             int64_t, float*, int64_t, int64_t);
+                             int64_t, int64_t, float*, int64_t, int64_t, int64_t, int64_t);
 
 // Widest tiles per NB: accumulators + NB weight vectors + one broadcast fit
 // in the 32 zmm registers.
@@ -79,8 +84,20 @@ constexpr int kMaxTileWidth[5] = {0, 28, 14, 8, 6};
 
 template <int NB, int... W>
 const CorrelateFn* correlateTable(std::integer_sequence<int, W...>) {
-  static const CorrelateFn table[] = {&correlateTile<NB, W + 1>...};
+  static const CorrelateFn table[] = {&correlateTile<NB, W + 1, 1>...};
   return table;
+}
+
+// Two-row tiles: NB 1 or 2, up to half the one-row width.
+template <int NB, int... W>
+const CorrelateFn* correlatePairTable(std::integer_sequence<int, W...>) {
+  static const CorrelateFn table[] = {&correlateTile<NB, W + 1, 2>...};
+  return table;
+}
+
+CorrelateFn correlatePairKernel(int nb, int width) {
+  return nb == 1 ? correlatePairTable<1>(std::make_integer_sequence<int, kMaxTileWidth[1] / 2>())[width - 1]
+                 : correlatePairTable<2>(std::make_integer_sequence<int, kMaxTileWidth[2] / 2>())[width - 1];
 }
 
 CorrelateFn correlateKernel(int nb, int width) {
@@ -151,34 +168,52 @@ FilterGradientFn filterGradientKernel(int nb, int rows) {
   }
 }
 
-}  // namespace
+// m is 1 for dense sources (every tap reads data): skip the division.
+bool readsData(int64_t a, int64_t m) { return m == 1 || ((a % m) + m) % m == 0; }
 
-int64_t positiveModulo(int64_t a, int64_t m) { return ((a % m) + m) % m; }
+}  // namespace
 
 void conv2dDirectCorrelateAvx512(const DirectCorrelation& p, int64_t firstTask, int64_t endTask) {
   const int64_t blocks = (p.outC + 15) / 16;
   const int64_t C = p.sourceC;
   const int64_t blockStride = p.kernelH * p.kernelW * C * 16;
   const int64_t sourcePixelStride = p.phaseW * p.strideW * C;
-  const int64_t outputPixelStride = p.phaseW * p.outC;
+  const int64_t pixelStride = p.outputPixelStride != 0 ? p.outputPixelStride : p.outC;
+  const int64_t rowStride = p.outputRowStride != 0 ? p.outputRowStride : p.outW * p.outC;
+  const int64_t imageStride = p.outputImageStride != 0 ? p.outputImageStride : p.outH * p.outW * p.outC;
+  const int64_t outputPixelStride = p.phaseW * pixelStride;
   int64_t taps[2 * kMaxDirectTaps];
+  const int64_t tileRows = p.tileRows > 1 ? p.tileRows : 1;
+  const int64_t rowTiles = (p.outH + tileRows - 1) / tileRows;
   for (int64_t task = firstTask; task < endTask; ++task) {
     const int64_t row = task / p.groups;
     const int64_t group = task % p.groups;
-    const int64_t img = row / p.outH, oh = row % p.outH;
+    const int64_t img = row / rowTiles, oh = row % rowTiles * tileRows;
+    const int64_t rows = p.outH - oh < tileRows ? p.outH - oh : tileRows;
     const int64_t firstBlock = group * p.blocksPerGroup;
     const int nb = static_cast<int>(blocks - firstBlock < p.blocksPerGroup ? blocks - firstBlock : p.blocksPerGroup);
     const float* weights = p.packedWeights + firstBlock * blockStride;
     const float* sourceRow = p.source + (img * p.sourceH + oh * p.strideH) * p.sourceW * C;
-    float* outputRow = p.output + (img * p.outH + oh) * p.outW * p.outC;
+    float* outputRow = p.output + img * imageStride + oh * rowStride;
+    const int64_t sourceRowStride = p.strideH * p.sourceW * C;
     for (int64_t phase = 0; phase < p.phaseW && phase < p.outW; ++phase) {
       // Taps whose source row / column hold data for this output row and
-      // column phase (in a stride-spread source the others read only zeros).
+      // column phase (in a stride-spread source the others read only zeros;
+      // multi-row tiles only come with dense sources).
       int64_t tapCount = 0;
+      // Dense columns: the kW taps of a kernel row are one run of kW * C floats.
+      const bool wholeRows = p.phaseW == 1 && p.dilationW == 1;
+      const int64_t runLength = wholeRows ? p.kernelW * C : C;
       for (int64_t kh = 0; kh < p.kernelH; ++kh) {
-        if (positiveModulo(oh * p.strideH + kh * p.dilationH - p.offsetH, p.phaseH) != 0) continue;
+        if (!readsData(oh * p.strideH + kh * p.dilationH - p.offsetH, p.phaseH)) continue;
+        if (wholeRows) {
+          taps[2 * tapCount] = kh * p.dilationH * p.sourceW * C;
+          taps[2 * tapCount + 1] = kh * p.kernelW * C * 16;
+          ++tapCount;
+          continue;
+        }
         for (int64_t kw = 0; kw < p.kernelW; ++kw) {
-          if (positiveModulo(phase * p.strideW + kw * p.dilationW - p.offsetW, p.phaseW) != 0) continue;
+          if (!readsData(phase * p.strideW + kw * p.dilationW - p.offsetW, p.phaseW)) continue;
           taps[2 * tapCount] = (kh * p.dilationH * p.sourceW + phase * p.strideW + kw * p.dilationW) * C;
           taps[2 * tapCount + 1] = (kh * p.kernelW + kw) * C * 16;
           ++tapCount;
@@ -187,10 +222,11 @@ void conv2dDirectCorrelateAvx512(const DirectCorrelation& p, int64_t firstTask, 
       const int64_t pixels = (p.outW - phase + p.phaseW - 1) / p.phaseW;
       for (int64_t first = 0; first < pixels; first += p.tileWidth) {
         const int64_t width = pixels - first < p.tileWidth ? pixels - first : p.tileWidth;
-        correlateKernel(nb, static_cast<int>(width))(p, sourceRow + first * sourcePixelStride, sourcePixelStride,
-                                                     weights, blockStride, taps, tapCount,
-                                                     outputRow + phase * p.outC + first * outputPixelStride,
-                                                     outputPixelStride, firstBlock);
+        const CorrelateFn kernel = rows == 2 ? correlatePairKernel(nb, static_cast<int>(width))
+                                             : correlateKernel(nb, static_cast<int>(width));
+        kernel(p, sourceRow + first * sourcePixelStride, sourcePixelStride, weights, blockStride, taps, tapCount,
+               runLength, outputRow + phase * pixelStride + first * outputPixelStride, outputPixelStride, firstBlock,
+               sourceRowStride, rowStride);
       }
     }
   }

@@ -12,6 +12,7 @@
 // it needs no atomics and its summation order is fixed.
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 
 #include "../runtime/thread_pool.h"
 #include "conv2d_paths.h"
@@ -22,6 +23,7 @@ namespace {
 
 constexpr int64_t kChunkFloats = int64_t(1) << 20;  // 4 MiB of column matrix
 constexpr int64_t kMinChunkRows = 64;
+constexpr int64_t kBiasPeriodChannels = 32;
 
 int64_t columnWidth(const Conv2DShape& s) { return s.kernelH * s.kernelW * s.inC; }
 int64_t outputRows(const Conv2DShape& s) { return s.batch * s.outH() * s.outW(); }
@@ -134,7 +136,21 @@ void conv2dBiasGradient(const Conv2DShape& s, const float* gradOutput, float* gr
       float* partial = workspace + b * outC;
       std::fill(partial, partial + outC, 0.0f);
       const int64_t r0 = rows * b / blocks, r1 = rows * (b + 1) / blocks;
-      for (int64_t r = r0; r < r1; ++r) {
+      int64_t r = r0;
+      if (outC < kBiasPeriodChannels) {
+        // Few channels: the inner loop over outC is too short to vectorise,
+        // so sum the block as a flat array in runs of `period` floats (a
+        // whole number of rows and of vectors), then fold the run by channel.
+        const int64_t rowsPerRun = 16 / std::gcd<int64_t>(outC, 16);
+        const int64_t period = rowsPerRun * outC;
+        float run[16 * kBiasPeriodChannels] = {};
+        for (; r + rowsPerRun <= r1; r += rowsPerRun) {
+          const float* g = gradOutput + r * outC;
+          for (int64_t j = 0; j < period; ++j) run[j] += g[j];
+        }
+        for (int64_t j = 0; j < period; ++j) partial[j % outC] += run[j];
+      }
+      for (; r < r1; ++r) {
         const float* g = gradOutput + r * outC;
         for (int64_t c = 0; c < outC; ++c) partial[c] += g[c];
       }

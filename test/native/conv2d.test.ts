@@ -140,6 +140,16 @@ const awkward: Case[] = [
   { name: '1x1 image 1x1 kernel', batch: 1, in: [1, 1, 1], outC: 1, kernel: [1, 1] },
   { name: '7x5x32->32 k3 pad3 (more pad than kernel half)', batch: 1, in: [7, 5, 32], outC: 32, kernel: [3, 3], pad: [3, 3, 3, 3] },
   { name: '9x9x16->48 k2 s2 rectangular kernel', batch: 1, in: [9, 9, 16], outC: 48, kernel: [2, 3], stride: [2, 1], pad: [0, 1, 1, 1] },
+  // Two-row tiles for narrow outputs, with a one-block tail group and an odd row count.
+  { name: '7x7x40->70 k3 pad1 (two-row tiles)', batch: 1, in: [7, 7, 40], outC: 70, kernel: [3, 3], pad: [1, 1, 1, 1] },
+  { name: '5x3x33->33 k3 pad1 (two-row tiles, odd rows)', batch: 3, in: [5, 3, 33], outC: 33, kernel: [3, 3], pad: [1, 1, 1, 1] },
+  // Channel-planar kernels: several column groups with a one-vector tail, dilation, row stride.
+  { name: '3x40x2->7 k3 dilation [1,2] (planar, 3 column vectors)', batch: 1, in: [3, 40, 2], outC: 7, kernel: [3, 3], dilation: [1, 2], pad: [1, 1, 2, 2] },
+  { name: '9x20x1->5 k3 stride [2,1] (planar, row stride)', batch: 3, in: [9, 20, 1], outC: 5, kernel: [3, 3], stride: [2, 1], pad: [1, 1, 1, 1] },
+  { name: '6x17x8->8 k2 (planar, 8 channels)', batch: 1, in: [6, 17, 8], outC: 8, kernel: [2, 2] },
+  { name: '100x100x1->8 k5 pad2 (planar, several image chunks)', batch: 3, in: [100, 100, 1], outC: 8, kernel: [5, 5], pad: [2, 2, 2, 2] },
+  // Strided 1x1 backward data written in place.
+  { name: '10x7x20->40 1x1 stride [2,3]', batch: 3, in: [10, 7, 20], outC: 40, kernel: [1, 1], stride: [2, 3] },
 ];
 
 const realLayers: Case[] = [

@@ -6,8 +6,8 @@
 //   jc (NC)       columns of the block
 //   pc (KC)       steps of K; B[pc.., jc..] is packed into NR-column micro-panels
 //   ic (MC)       rows; A[ic.., pc..] is packed into MR-row micro-panels
-//   jr (NR)       one packed B micro-panel, kept in L1 across the ir loop
-//   ir (MR)       the microkernel: one MR x NR tile of C over kc steps
+//   ir (MR)       one packed A micro-panel, kept in L1 across the jr loop
+//   jr (NR)       the microkernel: one MR x NR tile of C over kc steps
 // Packing pads edge panels with zeros, so the microkernel never branches on
 // edges; partial tiles go through a temporary tile. Each task packs what its
 // block needs into thread-local buffers that persist across calls, so threads
@@ -37,9 +37,8 @@ const GemmMicrokernel& gemmMicrokernelFor(Isa isa) {
 
 namespace {
 
-// Cache sizes of the machine this was tuned on (per core: L1d 48 KiB, L2
-// 2 MiB); blocking only needs them roughly right on other CPUs.
-constexpr int64_t kL1Bytes = 48 * 1024;
+// L2 per core of the machine this was tuned on; blocking only needs it
+// roughly right on other CPUs.
 constexpr int64_t kL2Bytes = 2 * 1024 * 1024;
 // Problems with fewer multiply-adds than this run on one thread: waking the
 // pool costs more than the work.
@@ -47,16 +46,19 @@ constexpr int64_t kMinParallelWork = 48 * 48 * 48;
 
 }  // namespace
 
-// KC: the B micro-panel (KC x NR) stays in L1 while A micro-panels stream
-// past it, so it gets about two thirds of L1. MC: the packed A block (MC x KC)
-// gets about half of L2. NC: the packed B block lives in L3 and only bounds
-// the buffer.
+// The A micro-panel (MR x KC: 12 KiB for 12 x 256, a quarter of a 48 KiB
+// L1d) stays in L1 while the jr loop streams B
+// micro-panels past it from the packed B block (KC x NC), which gets half of
+// L2; the packed A block (MC x KC) lives in L2/L3 and only needs to be big
+// enough to amortise packing B. Measured on the AVX-512 12x32 kernel (1 core,
+// n = 512..2048): KC 256, NC 1024 and MC around 480 were best; MC from 240 to
+// 2040 is within noise, while NC 2048 (a B block of 2 MiB) loses 10-15%.
 GemmBlocking gemmBlockingFor(const GemmMicrokernel& kernel) {
   GemmBlocking blocking;
-  const int64_t panelBytes = static_cast<int64_t>(kernel.nr) * sizeof(float);
-  blocking.kc = std::min<int64_t>(512, std::max<int64_t>(64, (kL1Bytes * 2 / 3) / panelBytes / 16 * 16));
-  blocking.mc = std::max<int64_t>(kernel.mr, (kL2Bytes / 2) / (blocking.kc * sizeof(float)) / kernel.mr * kernel.mr);
-  blocking.nc = std::max<int64_t>(kernel.nr, 4096 / kernel.nr * kernel.nr);
+  blocking.kc = 256;
+  const int64_t nc = (kL2Bytes / 2) / (blocking.kc * static_cast<int64_t>(sizeof(float)));
+  blocking.nc = std::max<int64_t>(kernel.nr, nc / kernel.nr * kernel.nr);
+  blocking.mc = std::max<int64_t>(kernel.mr, 480 / kernel.mr * kernel.mr);
   return blocking;
 }
 
@@ -116,31 +118,27 @@ void computeBlock(const Problem& p, const GemmMicrokernel& kernel, const GemmBlo
       const int64_t kc = std::min(blocking.kc, p.K - pc);
       // Later K steps add to what the first one stored.
       const float beta = pc == 0 ? p.beta : 1.0f;
-      for (int64_t q = 0; q < columnPanels; ++q) {
-        const int64_t j = jc + q * nr;
-        kernel.packB(p.transB, p.b(pc, j), p.ldb, std::min(nr, nc - q * nr), kc, packedB + q * nr * kc);
-      }
+      kernel.packB(p.transB, p.b(pc, jc), p.ldb, nc, kc, packedB);
       for (int64_t ic = rowBegin; ic < rowEnd; ic += blocking.mc) {
         const int64_t mc = std::min(blocking.mc, rowEnd - ic);
         const int64_t rowPanels = (mc + mr - 1) / mr;
-        for (int64_t r = 0; r < rowPanels; ++r) {
-          const int64_t i = ic + r * mr;
-          kernel.packA(p.transA, p.a(i, pc), p.lda, std::min(mr, mc - r * mr), kc, packedA + r * mr * kc);
-        }
-        for (int64_t q = 0; q < columnPanels; ++q) {
+        kernel.packA(p.transA, p.a(ic, pc), p.lda, mc, kc, packedA);
+        // One tile: full tiles go straight to C, partial ones through `tile`.
+        auto runTile = [&](int64_t r, int64_t q) {
+          const int64_t rows = std::min(mr, mc - r * mr);
           const int64_t columns = std::min(nr, nc - q * nr);
+          const float* panelA = packedA + r * mr * kc;
           const float* panelB = packedB + q * nr * kc;
-          for (int64_t r = 0; r < rowPanels; ++r) {
-            const int64_t rows = std::min(mr, mc - r * mr);
-            const float* panelA = packedA + r * mr * kc;
-            float* tileC = p.C + (ic + r * mr) * p.ldc + jc + q * nr;
-            if (rows == mr && columns == nr) {
-              kernel.kernel(kc, panelA, panelB, tileC, p.ldc, p.alpha, beta);
-            } else {
-              kernel.kernel(kc, panelA, panelB, tile, nr, 1.0f, 0.0f);
-              mergeTile(tile, nr, rows, columns, p.alpha, beta, tileC, p.ldc);
-            }
+          float* tileC = p.C + (ic + r * mr) * p.ldc + jc + q * nr;
+          if (rows == mr && columns == nr) {
+            kernel.kernel(kc, panelA, panelB, tileC, p.ldc, p.alpha, beta);
+          } else {
+            kernel.kernel(kc, panelA, panelB, tile, nr, 1.0f, 0.0f);
+            mergeTile(tile, nr, rows, columns, p.alpha, beta, tileC, p.ldc);
           }
+        };
+        for (int64_t r = 0; r < rowPanels; ++r) {
+          for (int64_t q = 0; q < columnPanels; ++q) runTile(r, q);
         }
       }
     }

@@ -114,33 +114,32 @@ __mmask16 firstLanes(int64_t count) { return static_cast<__mmask16>((1u << count
 
 // One A micro-panel from row-major rows (op(A) = A): 16 steps at a time, the
 // panel's rows are loaded as 16-float vectors and transposed, so each step
-// comes out as one 12-float store.
+// comes out as one 12-float store. Rows past `count` load nothing (an empty
+// mask, from a valid address), which keeps the block in registers.
 void packARowsTransposed(const float* source, int64_t lda, int64_t count, int64_t kc, float* panel) {
   const __mmask16 panelMask = firstLanes(kRows);
-  int64_t k0 = 0;
-  if (count == kRows) {
-    // Whole 16-step blocks of a full panel: no masks, and the block stays in
-    // registers.
-    for (; k0 + 16 <= kc; k0 += 16) {
-      __m512 block[16];
-      for (int i = 0; i < kRows; ++i) {
-        _mm_prefetch(reinterpret_cast<const char*>(source + i * lda + k0 + 64), _MM_HINT_T0);
-        block[i] = _mm512_loadu_ps(source + i * lda + k0);
-      }
-      for (int i = kRows; i < 16; ++i) block[i] = _mm512_setzero_ps();
-      transpose16(block);
-      for (int t = 0; t < 16; ++t) _mm512_mask_storeu_ps(panel + (k0 + t) * kRows, panelMask, block[t]);
-    }
+  const float* rows[kRows];
+  __mmask16 rowMasks[kRows];
+  for (int i = 0; i < kRows; ++i) {
+    rows[i] = source + (i < count ? i : count - 1) * lda;
+    rowMasks[i] = i < count ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>(0);
   }
-  for (; k0 < kc; k0 += 16) {
+  for (int64_t k0 = 0; k0 < kc; k0 += 16) {
     const int64_t steps = kc - k0 < 16 ? kc - k0 : 16;
     const __mmask16 stepMask = firstLanes(steps);
     __m512 block[16];
-    for (int i = 0; i < 16; ++i) {
-      block[i] = i < count ? _mm512_maskz_loadu_ps(stepMask, source + i * lda + k0) : _mm512_setzero_ps();
+    for (int i = 0; i < kRows; ++i) {
+      // The hardware prefetcher does not ramp up on these short row runs.
+      _mm_prefetch(reinterpret_cast<const char*>(rows[i] + k0 + 64), _MM_HINT_T0);
+      block[i] = _mm512_maskz_loadu_ps(rowMasks[i] & stepMask, rows[i] + k0);
     }
+    for (int i = kRows; i < 16; ++i) block[i] = _mm512_setzero_ps();
     transpose16(block);
-    for (int64_t t = 0; t < steps; ++t) _mm512_mask_storeu_ps(panel + (k0 + t) * kRows, panelMask, block[t]);
+    if (steps == 16) {
+      for (int t = 0; t < 16; ++t) _mm512_mask_storeu_ps(panel + (k0 + t) * kRows, panelMask, block[t]);
+    } else {
+      for (int64_t t = 0; t < steps; ++t) _mm512_mask_storeu_ps(panel + (k0 + t) * kRows, panelMask, block[t]);
+    }
   }
 }
 

@@ -27,11 +27,6 @@ void microkernel(int64_t kc, const float* __restrict packedA, const float* __res
 #define KILN_DECLARE(i) __m256 low##i = _mm256_setzero_ps(), high##i = _mm256_setzero_ps();
   KILN_GEMM_AVX2_ROWS(KILN_DECLARE)
 #undef KILN_DECLARE
-#define KILN_PREFETCH(i)                                                              \
-  _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);             \
-  _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + 15), _MM_HINT_T0);
-  KILN_GEMM_AVX2_ROWS(KILN_PREFETCH)
-#undef KILN_PREFETCH
   for (int64_t k = 0; k < kc; ++k) {
     const __m256 b0 = _mm256_load_ps(packedB);
     const __m256 b1 = _mm256_load_ps(packedB + 8);

@@ -6,6 +6,9 @@
 // Loop order: k outermost; per step two B vectors are loaded and each of the
 // 12 A values is broadcast from memory into two FMAs, so 24 zmm registers hold
 // the whole tile's accumulators and 26 of the 32 registers are live.
+// Measured in L1 on one core (peak 240 GFLOP/s): 12x32, 14x32, 8x48 and 6x64
+// all reach about 237 GFLOP/s; 12 rows waste the least on the common sizes
+// (128 = 10 x 12 + 8) and keep A panels a quarter of L1 at KC = 256.
 #if defined(__x86_64__)
 
 // GCC 12 reports the _mm512_undefined_ps() inside several AVX-512 shuffle

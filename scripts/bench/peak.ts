@@ -1,7 +1,8 @@
 // The machine's measured fp32 FMA peak per ISA and thread count: the
 // denominator of every kernel's "fraction of peak". A native loop of
 // independent FMA chains (no memory traffic) runs on each thread; the best of
-// a few short runs counts, since other processes only ever slow it down.
+// many short runs counts: other processes only ever slow it down, and a short
+// window is more likely to find both cores free.
 import { setNumThreads } from '../../lib/backend';
 import { measureFmaPeak } from '../../lib/ops/gemm';
 import { BenchContext, BenchRecord } from './common';
@@ -15,7 +16,7 @@ export function peakKey(isa: string, threads: number): string {
 export function measurePeak(isa: string, threads: number, quick: boolean): number {
   setNumThreads(threads);
   let best = 0;
-  for (let run = 0; run < (quick ? 2 : 5); run++) best = Math.max(best, measureFmaPeak(isa, threads, quick ? 50 : 150));
+  for (let run = 0; run < (quick ? 4 : 12); run++) best = Math.max(best, measureFmaPeak(isa, threads, 25));
   return best;
 }
 

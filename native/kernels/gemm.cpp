@@ -42,7 +42,7 @@ namespace {
 constexpr int64_t kL2Bytes = 2 * 1024 * 1024;
 // Problems with fewer multiply-adds than this run on one thread: waking the
 // pool costs more than the work.
-constexpr int64_t kMinParallelWork = 48 * 48 * 48;
+constexpr int64_t kMinParallelWork = 80 * 80 * 80;
 
 }  // namespace
 

@@ -175,10 +175,11 @@ t.test('1 and 2 threads give the same result', async (t) => {
   t.teardown(() => setNumThreads(before));
   for (const [transA, transB] of transposes) {
     for (const [M, N, K] of [
+      // Each big enough for gemm to use both threads.
       [128, 128, 128],
-      [3 * mr + 1, 3 * nr + 5, kc + 9],
-      [5, 300, 40],
-      [300, 5, 40],
+      [131, 157, kc + 7],
+      [7, 900, 100],
+      [900, 7, 100],
     ]) {
       const A = matrix(transA ? K : M, transA ? M : K, 0).data;
       const B = matrix(transB ? N : K, transB ? K : N, 0).data;

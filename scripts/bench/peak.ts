@@ -1,8 +1,10 @@
 // The machine's measured fp32 FMA peak per ISA and thread count: the
 // denominator of every kernel's "fraction of peak". A native loop of
-// independent FMA chains (no memory traffic) runs on each thread; the best of
-// many short runs counts: other processes only ever slow it down, and a short
-// window is more likely to find both cores free.
+// independent FMA chains (no memory traffic) runs on each thread, timed in
+// that thread's CPU time, so the figure is what the cores can do even while
+// other processes share them (kernels are timed on the wall clock, so on a
+// busy machine their fraction comes out low, never above 1). The best of a
+// few short runs counts.
 import { setNumThreads } from '../../lib/backend';
 import { measureFmaPeak } from '../../lib/ops/gemm';
 import { BenchContext, BenchRecord } from './common';

@@ -6,6 +6,7 @@
 //   jc (NC)       columns of the block
 //   pc (KC)       steps of K; B[pc.., jc..] is packed into NR-column micro-panels
 //   ic (MC)       rows; A[ic.., pc..] is packed into MR-row micro-panels
+//                 (blocks wider than NC swap jc and pc and pack A once per pc)
 //   ir (MR)       one packed A micro-panel, kept in L1 across the jr loop
 //   jr (NR)       the microkernel: one MR x NR tile of C over kc steps
 // Packing pads edge panels with zeros, so the microkernel never branches on
@@ -98,48 +99,79 @@ void mergeTile(const float* tile, int64_t tileStride, int64_t rows, int64_t colu
   }
 }
 
+// Rows x KC of packed A a block may keep for all of its column blocks (4 MiB):
+// with more columns than NC, packing A once per K step instead of once per
+// column block saves a transposing pass over A for every extra column block.
+constexpr int64_t kMaxPackedARows = 4096;
+
 void computeBlock(const Problem& p, const GemmMicrokernel& kernel, const GemmBlocking& blocking, int64_t rowBegin,
                   int64_t rowEnd, int64_t columnBegin, int64_t columnEnd) {
   const int64_t mr = kernel.mr;
   const int64_t nr = kernel.nr;
   const int64_t kcMax = std::min(blocking.kc, p.K);
   const int64_t ncMax = std::min(blocking.nc, columnEnd - columnBegin);
-  const int64_t mcMax = std::min(blocking.mc, rowEnd - rowBegin);
+  const int64_t rows = rowEnd - rowBegin;
+  const bool packAOnce = columnEnd - columnBegin > blocking.nc && rows <= kMaxPackedARows;
+  const int64_t packedRows = packAOnce ? rows : std::min(blocking.mc, rows);
   packedBBuffer.reserve(static_cast<size_t>((ncMax + nr - 1) / nr * nr * kcMax));
-  packedABuffer.reserve(static_cast<size_t>((mcMax + mr - 1) / mr * mr * kcMax));
+  packedABuffer.reserve(static_cast<size_t>((packedRows + mr - 1) / mr * mr * kcMax));
   float* packedB = packedBBuffer.data();
   float* packedA = packedABuffer.data();
   alignas(64) float tile[kGemmMaxTileFloats];
 
-  for (int64_t jc = columnBegin; jc < columnEnd; jc += blocking.nc) {
-    const int64_t nc = std::min(blocking.nc, columnEnd - jc);
+  // The ir and jr loops over one packed A block (mc rows from ic) and one
+  // packed B block (nc columns from jc), kc steps deep.
+  auto multiplyBlocks = [&](const float* blockA, int64_t ic, int64_t mc, int64_t jc, int64_t nc, int64_t kc,
+                            float beta) {
+    const int64_t rowPanels = (mc + mr - 1) / mr;
     const int64_t columnPanels = (nc + nr - 1) / nr;
+    for (int64_t r = 0; r < rowPanels; ++r) {
+      const int64_t tileRows = std::min(mr, mc - r * mr);
+      const float* panelA = blockA + r * mr * kc;
+      for (int64_t q = 0; q < columnPanels; ++q) {
+        const int64_t tileColumns = std::min(nr, nc - q * nr);
+        const float* panelB = packedB + q * nr * kc;
+        float* tileC = p.C + (ic + r * mr) * p.ldc + jc + q * nr;
+        if (tileRows == mr && tileColumns == nr) {
+          kernel.kernel(kc, panelA, panelB, tileC, p.ldc, p.alpha, beta);
+        } else {
+          // A partial tile goes through `tile`; only its valid part reaches C.
+          kernel.kernel(kc, panelA, panelB, tile, nr, 1.0f, 0.0f);
+          mergeTile(tile, nr, tileRows, tileColumns, p.alpha, beta, tileC, p.ldc);
+        }
+      }
+    }
+  };
+
+  // Both orders give every element of C the same operations in the same
+  // order (K steps ascending, the same tiles), so results do not depend on
+  // which one runs. Later K steps add to what the first one stored.
+  if (packAOnce) {
     for (int64_t pc = 0; pc < p.K; pc += blocking.kc) {
       const int64_t kc = std::min(blocking.kc, p.K - pc);
-      // Later K steps add to what the first one stored.
+      const float beta = pc == 0 ? p.beta : 1.0f;
+      kernel.packA(p.transA, p.a(rowBegin, pc), p.lda, rows, kc, packedA);
+      for (int64_t jc = columnBegin; jc < columnEnd; jc += blocking.nc) {
+        const int64_t nc = std::min(blocking.nc, columnEnd - jc);
+        kernel.packB(p.transB, p.b(pc, jc), p.ldb, nc, kc, packedB);
+        for (int64_t ic = rowBegin; ic < rowEnd; ic += blocking.mc) {
+          const int64_t mc = std::min(blocking.mc, rowEnd - ic);
+          multiplyBlocks(packedA + (ic - rowBegin) * kc, ic, mc, jc, nc, kc, beta);
+        }
+      }
+    }
+    return;
+  }
+  for (int64_t jc = columnBegin; jc < columnEnd; jc += blocking.nc) {
+    const int64_t nc = std::min(blocking.nc, columnEnd - jc);
+    for (int64_t pc = 0; pc < p.K; pc += blocking.kc) {
+      const int64_t kc = std::min(blocking.kc, p.K - pc);
       const float beta = pc == 0 ? p.beta : 1.0f;
       kernel.packB(p.transB, p.b(pc, jc), p.ldb, nc, kc, packedB);
       for (int64_t ic = rowBegin; ic < rowEnd; ic += blocking.mc) {
         const int64_t mc = std::min(blocking.mc, rowEnd - ic);
-        const int64_t rowPanels = (mc + mr - 1) / mr;
         kernel.packA(p.transA, p.a(ic, pc), p.lda, mc, kc, packedA);
-        // One tile: full tiles go straight to C, partial ones through `tile`.
-        auto runTile = [&](int64_t r, int64_t q) {
-          const int64_t rows = std::min(mr, mc - r * mr);
-          const int64_t columns = std::min(nr, nc - q * nr);
-          const float* panelA = packedA + r * mr * kc;
-          const float* panelB = packedB + q * nr * kc;
-          float* tileC = p.C + (ic + r * mr) * p.ldc + jc + q * nr;
-          if (rows == mr && columns == nr) {
-            kernel.kernel(kc, panelA, panelB, tileC, p.ldc, p.alpha, beta);
-          } else {
-            kernel.kernel(kc, panelA, panelB, tile, nr, 1.0f, 0.0f);
-            mergeTile(tile, nr, rows, columns, p.alpha, beta, tileC, p.ldc);
-          }
-        };
-        for (int64_t r = 0; r < rowPanels; ++r) {
-          for (int64_t q = 0; q < columnPanels; ++q) runTile(r, q);
-        }
+        multiplyBlocks(packedA, ic, mc, jc, nc, kc, beta);
       }
     }
   }

@@ -3,6 +3,8 @@
 // 4 floats, which the compiler turns into SSE2 vector operations.
 #include "fma_peak.h"
 
+#include <time.h>
+
 #include <chrono>
 #include <vector>
 
@@ -33,6 +35,17 @@ float runPortable(int64_t iterations) {
   return total;
 }
 
+// Seconds of CPU time this thread has run: on a machine shared with other
+// processes, time spent descheduled is not the FMA units' slowness. Falls
+// back to the wall clock where the thread clock is missing.
+double threadSeconds() {
+#if defined(CLOCK_THREAD_CPUTIME_ID)
+  timespec now;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now) == 0) return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
+#endif
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 const FmaPeakLoop& loopFor(Isa isa) {
 #if defined(__x86_64__)
   if (isa == Isa::Avx512) return kFmaPeakLoopAvx512;
@@ -48,21 +61,20 @@ extern const FmaPeakLoop kFmaPeakLoopScalar = {"sse2 multiply + add", kChains * 
 
 double measureFmaPeak(Isa isa, int threads, double milliseconds) {
   const FmaPeakLoop& loop = loopFor(isa);
-  using Clock = std::chrono::steady_clock;
   std::vector<double> rates(static_cast<size_t>(threads > 0 ? threads : 1), 0.0);
   std::vector<float> results(rates.size(), 0.0f);
   parallelTasks(threads, [&](int task, int) {
     // Rounds of a fixed size, repeated until the time is up; each task times
-    // itself, so a late start does not count as slowness.
+    // itself (in CPU time), so a late start does not count as slowness.
     const int64_t round = 1 << 16;
     int64_t iterations = 0;
     float keep = 0.0f;
-    const Clock::time_point start = Clock::now();
+    const double start = threadSeconds();
     double seconds = 0.0;
     do {
       keep += loop.run(round);
       iterations += round;
-      seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      seconds = threadSeconds() - start;
     } while (seconds * 1000.0 < milliseconds);
     rates[static_cast<size_t>(task)] = static_cast<double>(iterations) * static_cast<double>(loop.flopsPerIteration) / seconds;
     results[static_cast<size_t>(task)] = keep;

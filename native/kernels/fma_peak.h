@@ -26,7 +26,9 @@ extern const FmaPeakLoop kFmaPeakLoopAvx512;
 #endif
 
 // GFLOP/s summed over min(threads, numThreads()) pool tasks, each running the
-// ISA's loop for about `milliseconds`. The ISA must be one the CPU supports.
+// ISA's loop for about `milliseconds` of its own CPU time (so the figure is
+// what the cores can do, even while other processes share them). The ISA
+// must be one the CPU supports.
 double measureFmaPeak(Isa isa, int threads, double milliseconds);
 
 }  // namespace kiln

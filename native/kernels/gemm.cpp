@@ -6,8 +6,9 @@
 //   jc (NC)       columns of the block
 //   pc (KC)       steps of K; B[pc.., jc..] is packed into NR-column micro-panels
 //   ic (MC)       rows; A[ic.., pc..] is packed into MR-row micro-panels
-//   jr (NR)       one packed B micro-panel, kept in L1 across the ir loop
-//   ir (MR)       the microkernel: one MR x NR tile of C over kc steps
+//                 (blocks wider than NC swap jc and pc and pack A once per pc)
+//   ir (MR)       one packed A micro-panel, kept in L1 across the jr loop
+//   jr (NR)       the microkernel: one MR x NR tile of C over kc steps
 // Packing pads edge panels with zeros, so the microkernel never branches on
 // edges; partial tiles go through a temporary tile. Each task packs what its
 // block needs into thread-local buffers that persist across calls, so threads
@@ -37,26 +38,28 @@ const GemmMicrokernel& gemmMicrokernelFor(Isa isa) {
 
 namespace {
 
-// Cache sizes of the machine this was tuned on (per core: L1d 48 KiB, L2
-// 2 MiB); blocking only needs them roughly right on other CPUs.
-constexpr int64_t kL1Bytes = 48 * 1024;
+// L2 per core of the machine this was tuned on; blocking only needs it
+// roughly right on other CPUs.
 constexpr int64_t kL2Bytes = 2 * 1024 * 1024;
 // Problems with fewer multiply-adds than this run on one thread: waking the
 // pool costs more than the work.
-constexpr int64_t kMinParallelWork = 48 * 48 * 48;
+constexpr int64_t kMinParallelWork = 80 * 80 * 80;
 
 }  // namespace
 
-// KC: the B micro-panel (KC x NR) stays in L1 while A micro-panels stream
-// past it, so it gets about two thirds of L1. MC: the packed A block (MC x KC)
-// gets about half of L2. NC: the packed B block lives in L3 and only bounds
-// the buffer.
+// The A micro-panel (MR x KC: 12 KiB for 12 x 256, a quarter of a 48 KiB
+// L1d) stays in L1 while the jr loop streams B
+// micro-panels past it from the packed B block (KC x NC), which gets half of
+// L2; the packed A block (MC x KC) lives in L2/L3 and only needs to be big
+// enough to amortise packing B. Measured on the AVX-512 12x32 kernel (1 core,
+// n = 512..2048): KC 256, NC 1024 and MC around 480 were best; MC from 240 to
+// 2040 is within noise, while NC 2048 (a B block of 2 MiB) loses 10-15%.
 GemmBlocking gemmBlockingFor(const GemmMicrokernel& kernel) {
   GemmBlocking blocking;
-  const int64_t panelBytes = static_cast<int64_t>(kernel.nr) * sizeof(float);
-  blocking.kc = std::min<int64_t>(512, std::max<int64_t>(64, (kL1Bytes * 2 / 3) / panelBytes / 16 * 16));
-  blocking.mc = std::max<int64_t>(kernel.mr, (kL2Bytes / 2) / (blocking.kc * sizeof(float)) / kernel.mr * kernel.mr);
-  blocking.nc = std::max<int64_t>(kernel.nr, 4096 / kernel.nr * kernel.nr);
+  blocking.kc = 256;
+  const int64_t nc = (kL2Bytes / 2) / (blocking.kc * static_cast<int64_t>(sizeof(float)));
+  blocking.nc = std::max<int64_t>(kernel.nr, nc / kernel.nr * kernel.nr);
+  blocking.mc = std::max<int64_t>(kernel.mr, 480 / kernel.mr * kernel.mr);
   return blocking;
 }
 
@@ -96,52 +99,79 @@ void mergeTile(const float* tile, int64_t tileStride, int64_t rows, int64_t colu
   }
 }
 
+// Rows x KC of packed A a block may keep for all of its column blocks (4 MiB):
+// with more columns than NC, packing A once per K step instead of once per
+// column block saves a transposing pass over A for every extra column block.
+constexpr int64_t kMaxPackedARows = 4096;
+
 void computeBlock(const Problem& p, const GemmMicrokernel& kernel, const GemmBlocking& blocking, int64_t rowBegin,
                   int64_t rowEnd, int64_t columnBegin, int64_t columnEnd) {
   const int64_t mr = kernel.mr;
   const int64_t nr = kernel.nr;
   const int64_t kcMax = std::min(blocking.kc, p.K);
   const int64_t ncMax = std::min(blocking.nc, columnEnd - columnBegin);
-  const int64_t mcMax = std::min(blocking.mc, rowEnd - rowBegin);
+  const int64_t rows = rowEnd - rowBegin;
+  const bool packAOnce = columnEnd - columnBegin > blocking.nc && rows <= kMaxPackedARows;
+  const int64_t packedRows = packAOnce ? rows : std::min(blocking.mc, rows);
   packedBBuffer.reserve(static_cast<size_t>((ncMax + nr - 1) / nr * nr * kcMax));
-  packedABuffer.reserve(static_cast<size_t>((mcMax + mr - 1) / mr * mr * kcMax));
+  packedABuffer.reserve(static_cast<size_t>((packedRows + mr - 1) / mr * mr * kcMax));
   float* packedB = packedBBuffer.data();
   float* packedA = packedABuffer.data();
   alignas(64) float tile[kGemmMaxTileFloats];
 
-  for (int64_t jc = columnBegin; jc < columnEnd; jc += blocking.nc) {
-    const int64_t nc = std::min(blocking.nc, columnEnd - jc);
+  // The ir and jr loops over one packed A block (mc rows from ic) and one
+  // packed B block (nc columns from jc), kc steps deep.
+  auto multiplyBlocks = [&](const float* blockA, int64_t ic, int64_t mc, int64_t jc, int64_t nc, int64_t kc,
+                            float beta) {
+    const int64_t rowPanels = (mc + mr - 1) / mr;
     const int64_t columnPanels = (nc + nr - 1) / nr;
+    for (int64_t r = 0; r < rowPanels; ++r) {
+      const int64_t tileRows = std::min(mr, mc - r * mr);
+      const float* panelA = blockA + r * mr * kc;
+      for (int64_t q = 0; q < columnPanels; ++q) {
+        const int64_t tileColumns = std::min(nr, nc - q * nr);
+        const float* panelB = packedB + q * nr * kc;
+        float* tileC = p.C + (ic + r * mr) * p.ldc + jc + q * nr;
+        if (tileRows == mr && tileColumns == nr) {
+          kernel.kernel(kc, panelA, panelB, tileC, p.ldc, p.alpha, beta);
+        } else {
+          // A partial tile goes through `tile`; only its valid part reaches C.
+          kernel.kernel(kc, panelA, panelB, tile, nr, 1.0f, 0.0f);
+          mergeTile(tile, nr, tileRows, tileColumns, p.alpha, beta, tileC, p.ldc);
+        }
+      }
+    }
+  };
+
+  // Both orders give every element of C the same operations in the same
+  // order (K steps ascending, the same tiles), so results do not depend on
+  // which one runs. Later K steps add to what the first one stored.
+  if (packAOnce) {
     for (int64_t pc = 0; pc < p.K; pc += blocking.kc) {
       const int64_t kc = std::min(blocking.kc, p.K - pc);
-      // Later K steps add to what the first one stored.
       const float beta = pc == 0 ? p.beta : 1.0f;
-      for (int64_t q = 0; q < columnPanels; ++q) {
-        const int64_t j = jc + q * nr;
-        kernel.packB(p.transB, p.b(pc, j), p.ldb, std::min(nr, nc - q * nr), kc, packedB + q * nr * kc);
+      kernel.packA(p.transA, p.a(rowBegin, pc), p.lda, rows, kc, packedA);
+      for (int64_t jc = columnBegin; jc < columnEnd; jc += blocking.nc) {
+        const int64_t nc = std::min(blocking.nc, columnEnd - jc);
+        kernel.packB(p.transB, p.b(pc, jc), p.ldb, nc, kc, packedB);
+        for (int64_t ic = rowBegin; ic < rowEnd; ic += blocking.mc) {
+          const int64_t mc = std::min(blocking.mc, rowEnd - ic);
+          multiplyBlocks(packedA + (ic - rowBegin) * kc, ic, mc, jc, nc, kc, beta);
+        }
       }
+    }
+    return;
+  }
+  for (int64_t jc = columnBegin; jc < columnEnd; jc += blocking.nc) {
+    const int64_t nc = std::min(blocking.nc, columnEnd - jc);
+    for (int64_t pc = 0; pc < p.K; pc += blocking.kc) {
+      const int64_t kc = std::min(blocking.kc, p.K - pc);
+      const float beta = pc == 0 ? p.beta : 1.0f;
+      kernel.packB(p.transB, p.b(pc, jc), p.ldb, nc, kc, packedB);
       for (int64_t ic = rowBegin; ic < rowEnd; ic += blocking.mc) {
         const int64_t mc = std::min(blocking.mc, rowEnd - ic);
-        const int64_t rowPanels = (mc + mr - 1) / mr;
-        for (int64_t r = 0; r < rowPanels; ++r) {
-          const int64_t i = ic + r * mr;
-          kernel.packA(p.transA, p.a(i, pc), p.lda, std::min(mr, mc - r * mr), kc, packedA + r * mr * kc);
-        }
-        for (int64_t q = 0; q < columnPanels; ++q) {
-          const int64_t columns = std::min(nr, nc - q * nr);
-          const float* panelB = packedB + q * nr * kc;
-          for (int64_t r = 0; r < rowPanels; ++r) {
-            const int64_t rows = std::min(mr, mc - r * mr);
-            const float* panelA = packedA + r * mr * kc;
-            float* tileC = p.C + (ic + r * mr) * p.ldc + jc + q * nr;
-            if (rows == mr && columns == nr) {
-              kernel.kernel(kc, panelA, panelB, tileC, p.ldc, p.alpha, beta);
-            } else {
-              kernel.kernel(kc, panelA, panelB, tile, nr, 1.0f, 0.0f);
-              mergeTile(tile, nr, rows, columns, p.alpha, beta, tileC, p.ldc);
-            }
-          }
-        }
+        kernel.packA(p.transA, p.a(ic, pc), p.lda, mc, kc, packedA);
+        multiplyBlocks(packedA, ic, mc, jc, nc, kc, beta);
       }
     }
   }
@@ -172,11 +202,13 @@ struct Grid {
 Grid chooseGrid(const Problem& p, const GemmMicrokernel& kernel, const GemmBlocking& blocking, int tasks) {
   const int64_t rowTiles = (p.M + kernel.mr - 1) / kernel.mr;
   const int64_t columnTiles = (p.N + kernel.nr - 1) / kernel.nr;
-  // Cycles per element: the kernel does about nr multiply-adds per cycle
-  // (two FMA vectors of nr / 2 lanes).
+  // The kernel does about nr multiply-adds per cycle (two FMA vectors of
+  // nr / 2 lanes).
   const double fmaPerCycle = static_cast<double>(kernel.nr);
-  const double packACost = p.transA ? 0.25 : 1.0;
-  const double packBCost = p.transB ? 1.0 : 0.25;
+  // Cycles per packed element, measured roughly with the AVX-512 packers: a
+  // 16 x 16 register transpose vs a straight copy.
+  const double packACost = p.transA ? 0.2 : 0.5;
+  const double packBCost = p.transB ? 0.5 : 0.2;
   Grid best{1, 1};
   double bestCost = -1.0;
   for (int rows = 1; rows <= tasks; ++rows) {

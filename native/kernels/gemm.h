@@ -4,8 +4,10 @@
 //
 // op(A) is A (M x K, leading dimension lda) or, with transA, the transpose of
 // a K x M matrix. Likewise for B. beta == 0 means C is written without being
-// read (so C may hold NaN garbage). Multithreaded with the kiln thread pool;
-// microkernels are chosen from activeIsa() on every call.
+// read (so C may hold NaN garbage). As in BLAS, alpha == 0 or K == 0 means A
+// and B are not read at all: C = beta * C. Multithreaded with the kiln thread
+// pool; microkernels are chosen from activeIsa() on every call. C must not
+// overlap A or B.
 #pragma once
 
 #include <cstdint>

@@ -27,11 +27,6 @@ void microkernel(int64_t kc, const float* __restrict packedA, const float* __res
 #define KILN_DECLARE(i) __m256 low##i = _mm256_setzero_ps(), high##i = _mm256_setzero_ps();
   KILN_GEMM_AVX2_ROWS(KILN_DECLARE)
 #undef KILN_DECLARE
-#define KILN_PREFETCH(i)                                                              \
-  _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);             \
-  _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + 15), _MM_HINT_T0);
-  KILN_GEMM_AVX2_ROWS(KILN_PREFETCH)
-#undef KILN_PREFETCH
   for (int64_t k = 0; k < kc; ++k) {
     const __m256 b0 = _mm256_load_ps(packedB);
     const __m256 b1 = _mm256_load_ps(packedB + 8);
@@ -68,48 +63,52 @@ void microkernel(int64_t kc, const float* __restrict packedA, const float* __res
 #undef KILN_GEMM_AVX2_ROWS
 
 void packA(bool transA, const float* source, int64_t lda, int64_t rows, int64_t kc, float* packed) {
-  if (transA) {
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* step = source + k * lda;
-      float* out = packed + k * kRows;
-      for (int64_t i = 0; i < rows; ++i) out[i] = step[i];
-      for (int64_t i = rows; i < kRows; ++i) out[i] = 0.0f;
+  for (int64_t first = 0; first < rows; first += kRows) {
+    const int64_t count = rows - first < kRows ? rows - first : kRows;
+    float* panel = packed + first * kc;
+    if (transA) {
+      // Step k of the panel is a contiguous run of rows in the source.
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* step = source + k * lda + first;
+        float* out = panel + k * kRows;
+        for (int64_t i = 0; i < count; ++i) out[i] = step[i];
+        for (int64_t i = count; i < kRows; ++i) out[i] = 0.0f;
+      }
+    } else {
+      // Row i is contiguous in k: read it once, scatter it down the panel.
+      for (int64_t i = 0; i < count; ++i) {
+        const float* row = source + (first + i) * lda;
+        for (int64_t k = 0; k < kc; ++k) panel[k * kRows + i] = row[k];
+      }
+      for (int64_t i = count; i < kRows; ++i) {
+        for (int64_t k = 0; k < kc; ++k) panel[k * kRows + i] = 0.0f;
+      }
     }
-    return;
-  }
-  for (int64_t i = 0; i < rows; ++i) {
-    const float* row = source + i * lda;
-    for (int64_t k = 0; k < kc; ++k) packed[k * kRows + i] = row[k];
-  }
-  for (int64_t i = rows; i < kRows; ++i) {
-    for (int64_t k = 0; k < kc; ++k) packed[k * kRows + i] = 0.0f;
   }
 }
 
 void packB(bool transB, const float* source, int64_t ldb, int64_t columns, int64_t kc, float* packed) {
-  if (!transB) {
-    if (columns == kColumns) {
+  for (int64_t first = 0; first < columns; first += kColumns) {
+    const int64_t count = columns - first < kColumns ? columns - first : kColumns;
+    float* panel = packed + first * kc;
+    if (!transB) {
+      // Step k of the panel is a contiguous run of columns in the source.
       for (int64_t k = 0; k < kc; ++k) {
-        const float* row = source + k * ldb;
-        _mm256_store_ps(packed + k * kColumns, _mm256_loadu_ps(row));
-        _mm256_store_ps(packed + k * kColumns + 8, _mm256_loadu_ps(row + 8));
+        const float* row = source + k * ldb + first;
+        float* out = panel + k * kColumns;
+        for (int64_t j = 0; j < count; ++j) out[j] = row[j];
+        for (int64_t j = count; j < kColumns; ++j) out[j] = 0.0f;
       }
-      return;
+    } else {
+      // Column j is contiguous in k: read it once, scatter it down the panel.
+      for (int64_t j = 0; j < count; ++j) {
+        const float* column = source + (first + j) * ldb;
+        for (int64_t k = 0; k < kc; ++k) panel[k * kColumns + j] = column[k];
+      }
+      for (int64_t j = count; j < kColumns; ++j) {
+        for (int64_t k = 0; k < kc; ++k) panel[k * kColumns + j] = 0.0f;
+      }
     }
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* row = source + k * ldb;
-      float* out = packed + k * kColumns;
-      for (int64_t j = 0; j < columns; ++j) out[j] = row[j];
-      for (int64_t j = columns; j < kColumns; ++j) out[j] = 0.0f;
-    }
-    return;
-  }
-  for (int64_t j = 0; j < columns; ++j) {
-    const float* column = source + j * ldb;
-    for (int64_t k = 0; k < kc; ++k) packed[k * kColumns + j] = column[k];
-  }
-  for (int64_t j = columns; j < kColumns; ++j) {
-    for (int64_t k = 0; k < kc; ++k) packed[k * kColumns + j] = 0.0f;
   }
 }
 

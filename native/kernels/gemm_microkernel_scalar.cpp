@@ -36,40 +36,52 @@ void microkernel(int64_t kc, const float* __restrict packedA, const float* __res
 }
 
 void packA(bool transA, const float* source, int64_t lda, int64_t rows, int64_t kc, float* packed) {
-  if (transA) {
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* step = source + k * lda;
-      float* out = packed + k * kRows;
-      for (int64_t i = 0; i < rows; ++i) out[i] = step[i];
-      for (int64_t i = rows; i < kRows; ++i) out[i] = 0.0f;
+  for (int64_t first = 0; first < rows; first += kRows) {
+    const int64_t count = rows - first < kRows ? rows - first : kRows;
+    float* panel = packed + first * kc;
+    if (transA) {
+      // Step k of the panel is a contiguous run of rows in the source.
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* step = source + k * lda + first;
+        float* out = panel + k * kRows;
+        for (int64_t i = 0; i < count; ++i) out[i] = step[i];
+        for (int64_t i = count; i < kRows; ++i) out[i] = 0.0f;
+      }
+    } else {
+      // Row i is contiguous in k: read it once, scatter it down the panel.
+      for (int64_t i = 0; i < count; ++i) {
+        const float* row = source + (first + i) * lda;
+        for (int64_t k = 0; k < kc; ++k) panel[k * kRows + i] = row[k];
+      }
+      for (int64_t i = count; i < kRows; ++i) {
+        for (int64_t k = 0; k < kc; ++k) panel[k * kRows + i] = 0.0f;
+      }
     }
-    return;
-  }
-  for (int64_t i = 0; i < rows; ++i) {
-    const float* row = source + i * lda;
-    for (int64_t k = 0; k < kc; ++k) packed[k * kRows + i] = row[k];
-  }
-  for (int64_t i = rows; i < kRows; ++i) {
-    for (int64_t k = 0; k < kc; ++k) packed[k * kRows + i] = 0.0f;
   }
 }
 
 void packB(bool transB, const float* source, int64_t ldb, int64_t columns, int64_t kc, float* packed) {
-  if (!transB) {
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* row = source + k * ldb;
-      float* out = packed + k * kColumns;
-      for (int64_t j = 0; j < columns; ++j) out[j] = row[j];
-      for (int64_t j = columns; j < kColumns; ++j) out[j] = 0.0f;
+  for (int64_t first = 0; first < columns; first += kColumns) {
+    const int64_t count = columns - first < kColumns ? columns - first : kColumns;
+    float* panel = packed + first * kc;
+    if (!transB) {
+      // Step k of the panel is a contiguous run of columns in the source.
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* row = source + k * ldb + first;
+        float* out = panel + k * kColumns;
+        for (int64_t j = 0; j < count; ++j) out[j] = row[j];
+        for (int64_t j = count; j < kColumns; ++j) out[j] = 0.0f;
+      }
+    } else {
+      // Column j is contiguous in k: read it once, scatter it down the panel.
+      for (int64_t j = 0; j < count; ++j) {
+        const float* column = source + (first + j) * ldb;
+        for (int64_t k = 0; k < kc; ++k) panel[k * kColumns + j] = column[k];
+      }
+      for (int64_t j = count; j < kColumns; ++j) {
+        for (int64_t k = 0; k < kc; ++k) panel[k * kColumns + j] = 0.0f;
+      }
     }
-    return;
-  }
-  for (int64_t j = 0; j < columns; ++j) {
-    const float* column = source + j * ldb;
-    for (int64_t k = 0; k < kc; ++k) packed[k * kColumns + j] = column[k];
-  }
-  for (int64_t j = columns; j < kColumns; ++j) {
-    for (int64_t k = 0; k < kc; ++k) packed[k * kColumns + j] = 0.0f;
   }
 }
 

@@ -26,12 +26,13 @@ using GemmMicrokernelFunction = void (*)(int64_t kc, const float* packedA, const
                                          int64_t ldc, float alpha, float beta);
 
 // Packs rows [0, rows) and steps [0, kc) of op(A), starting at `source`
-// (already offset to the block's first row and step), into one micro-panel of
-// MR rows; rows past `rows` are zero.
+// (already offset to the block's first row and step), into ceil(rows / MR)
+// consecutive micro-panels of MR x kc; rows past `rows` in the last panel are
+// zero.
 using GemmPackAFunction = void (*)(bool transA, const float* source, int64_t lda, int64_t rows, int64_t kc,
                                    float* packed);
-// Packs steps [0, kc) and columns [0, columns) of op(B) into one micro-panel
-// of NR columns; columns past `columns` are zero.
+// Packs steps [0, kc) and columns [0, columns) of op(B) into ceil(columns /
+// NR) consecutive micro-panels of kc x NR; columns past `columns` are zero.
 using GemmPackBFunction = void (*)(bool transB, const float* source, int64_t ldb, int64_t columns, int64_t kc,
                                    float* packed);
 

@@ -95,7 +95,7 @@ function verify(t: Test, c: Case): void {
 }
 
 const info = gemmKernelInfo();
-const { mr, nr, kc } = info;
+const { mr, nr, kc, mc, nc } = info;
 const transposes: Array<[boolean, boolean]> = [
   [false, false],
   [false, true],
@@ -116,6 +116,14 @@ t.test(`edge sizes around the ${info.name} tile and KC = ${kc}`, async (t) => {
       const c = { transA, transB, M: 2 * mr + 1, N: nr + 1, K, alpha: 1, beta: 0, pad: 0 };
       verify(t, c);
     }
+    // Wider than NC (A is then packed once per K step and reused across
+    // column blocks), with K past KC.
+    verify(t, { transA, transB, M: 2 * mr + 1, N: nc + nr + 3, K: kc + 5, alpha: 1, beta: 0.5, pad: 0 });
+    // On one thread, so that the block really is wider than NC and taller than MC.
+    const threads = backend().threads;
+    setNumThreads(1);
+    verify(t, { transA, transB, M: mc + mr + 1, N: nc + 5, K: 40, alpha: 1, beta: 0, pad: 0 });
+    setNumThreads(threads);
     // A few random combinations of the edge values.
     for (let n = 0; n < 6; n++) {
       const pick = (values: number[]) => values[Math.floor(random() * values.length)];
@@ -175,10 +183,12 @@ t.test('1 and 2 threads give the same result', async (t) => {
   t.teardown(() => setNumThreads(before));
   for (const [transA, transB] of transposes) {
     for (const [M, N, K] of [
+      // Each big enough for gemm to use both threads.
       [128, 128, 128],
-      [3 * mr + 1, 3 * nr + 5, kc + 9],
-      [5, 300, 40],
-      [300, 5, 40],
+      [131, 157, kc + 7],
+      [7, 900, 100],
+      [900, 7, 100],
+      [20, 2 * nc + 40, 50],
     ]) {
       const A = matrix(transA ? K : M, transA ? M : K, 0).data;
       const B = matrix(transB ? N : K, transB ? K : N, 0).data;

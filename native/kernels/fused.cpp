@@ -337,6 +337,8 @@ void batchNormActivationBackward(int64_t rows, int64_t channels, const float* in
     for (int64_t c = 0; c < channels; ++c) gradGamma[c] = gradBeta[c] = 0.0f;
     return;
   }
+  // The linear activation never reads its output; any valid pointer will do.
+  if (activation == Activation::Linear) output = input;
   const fused_isa::Kernels k = fused_isa::activeKernels();
   const int64_t perBlock = rowsPerBlock(channels);
   const int64_t blocks = blockCount(rows, channels);

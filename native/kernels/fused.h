@@ -29,7 +29,8 @@ void batchNormActivationForwardInference(int64_t rows, int64_t channels, const f
 
 // Backward of batchNormActivationForwardTraining. gradOutput is the gradient
 // with respect to the activation's output `output`; the activation derivative
-// is applied on the fly (never stored). gradInput may be null (then only
+// is applied on the fly (never stored); with Activation::Linear `output` is
+// not read (may be null). gradInput may be null (then only
 // gradGamma and gradBeta are written; both are overwritten).
 void batchNormActivationBackward(int64_t rows, int64_t channels, const float* input, const float* output,
                                  const float* gradOutput, const float* gamma, const float* savedMean,

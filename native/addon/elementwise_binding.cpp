@@ -5,9 +5,14 @@
 //   biasAdd(data, bias, rows, channels)            data[r, c] += bias[c]
 //   biasGradient(gradOutput, gradBias, rows, channels)
 //   add(a, b, out), axpy(alpha, x, y), scale(alpha, data)
+//   addActivationForward(kind, a, b, out)          out = kind(a + b)
+//   activationBackwardTo(kind, output, gradOutput, gradA | null, accumulateA, gradB | null, accumulateB)
+//     g = kind'(output) * gradOutput written (or, accumulating, added) to
+//     gradA and gradB (fused.h).
 #include <string>
 
 #include "../kernels/elementwise.h"
+#include "../kernels/fused.h"
 #include "arguments.h"
 #include "bindings.h"
 
@@ -104,6 +109,31 @@ Napi::Value scaleBinding(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value addActivationForwardBinding(const Napi::CallbackInfo& info) {
+  const char* fn = "addActivationForward";
+  const Activation kind = activationArgument(info, 0, fn);
+  const int64_t count = lengthOf(info, 1, fn, "a");
+  const float* a = float32ArrayArgument(info, 1, fn, "a", count);
+  const float* b = float32ArrayArgument(info, 2, fn, "b", count);
+  float* out = float32ArrayArgument(info, 3, fn, "out", count);
+  addActivationForward(count, a, b, kind, out);
+  return info.Env().Undefined();
+}
+
+Napi::Value activationBackwardToBinding(const Napi::CallbackInfo& info) {
+  const char* fn = "activationBackwardTo";
+  const Activation kind = activationArgument(info, 0, fn);
+  const int64_t count = lengthOf(info, 1, fn, "output");
+  const float* output = float32ArrayArgument(info, 1, fn, "output", count);
+  const float* gradOutput = float32ArrayArgument(info, 2, fn, "gradOutput", count);
+  float* gradA = optionalFloat32ArrayArgument(info, 3, fn, "gradA", count);
+  const bool accumulateA = booleanArgument(info, 4, fn, "accumulateA");
+  float* gradB = optionalFloat32ArrayArgument(info, 5, fn, "gradB", count);
+  const bool accumulateB = booleanArgument(info, 6, fn, "accumulateB");
+  activationBackwardTo(kind, count, output, gradOutput, gradA, accumulateA, gradB, accumulateB);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void registerElementwiseBindings(Napi::Env env, Napi::Object exports) {
@@ -114,6 +144,8 @@ void registerElementwiseBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("add", Napi::Function::New(env, addBinding, "add"));
   exports.Set("axpy", Napi::Function::New(env, axpyBinding, "axpy"));
   exports.Set("scale", Napi::Function::New(env, scaleBinding, "scale"));
+  exports.Set("addActivationForward", Napi::Function::New(env, addActivationForwardBinding, "addActivationForward"));
+  exports.Set("activationBackwardTo", Napi::Function::New(env, activationBackwardToBinding, "activationBackwardTo"));
 }
 
 }  // namespace addon

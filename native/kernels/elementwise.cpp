@@ -1,9 +1,11 @@
 // Elementwise kernels over flat fp32 arrays; biasAdd / biasGradient see the
 // data as row-major [rows, channels] (NHWC with rows = N*H*W), so their inner
 // loop runs over contiguous channels and vectorises.
-// Flat loops split across threads in contiguous chunks of at least
-// kMinChunk elements. biasGradient reduces over rows with the fixed block
-// partition of reduction_blocks.h, so it does not depend on the thread count.
+// The activation, add, axpy and bias-add loops are the per-ISA loops of the
+// fused kernels (fused_isa.h); flat work splits across threads in contiguous
+// chunks of at least kMinTaskElements. biasGradient reduces over rows with the
+// fixed block partition of reduction_blocks.h, so it does not depend on the
+// thread count.
 #include "elementwise.h"
 
 #include <cmath>
@@ -11,17 +13,14 @@
 #include <vector>
 
 #include "../runtime/thread_pool.h"
+#include "fused.h"
+#include "fused_isa.h"
 #include "reduction_blocks.h"
 
 namespace kiln {
 namespace {
 
-constexpr int64_t kMinChunk = 16384;
-
-void copyChunks(int64_t count, const float* from, float* to) {
-  if (from == to) return;
-  parallelFor(count, kMinChunk, [&](int64_t b, int64_t e) { std::memmove(to + b, from + b, sizeof(float) * (e - b)); });
-}
+constexpr int64_t kMinChunk = fused_isa::kMinTaskElements;
 
 template <typename Body>
 void forChunks(int64_t count, const Body& body) {
@@ -30,65 +29,26 @@ void forChunks(int64_t count, const Body& body) {
 
 }  // namespace
 
+// NaN inputs to ReLU become 0 (the comparison is false), as in most
+// frameworks' CPU paths; sigmoid's exp(-x) overflows to inf for x < -88,
+// giving exactly 0.
 void activationForward(Activation activation, int64_t count, const float* input, float* output) {
-  switch (activation) {
-    case Activation::Linear:
-      copyChunks(count, input, output);
-      return;
-    case Activation::Relu:
-      // NaN inputs become 0 (the comparison is false), as in most frameworks' CPU paths.
-      forChunks(count, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) output[i] = input[i] > 0.0f ? input[i] : 0.0f;
-      });
-      return;
-    case Activation::Sigmoid:
-      // exp(-x) overflows to inf for x < -88, giving exactly 0: no NaN.
-      forChunks(count, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) output[i] = 1.0f / (1.0f + std::exp(-input[i]));
-      });
-      return;
-    case Activation::Tanh:
-      forChunks(count, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) output[i] = std::tanh(input[i]);
-      });
-      return;
-  }
+  addActivationForward(count, input, nullptr, activation, output);
 }
 
 void activationBackward(Activation activation, int64_t count, const float* output, const float* gradOutput,
                         float* gradInput) {
-  switch (activation) {
-    case Activation::Linear:
-      copyChunks(count, gradOutput, gradInput);
-      return;
-    case Activation::Relu:
-      forChunks(count, [&](int64_t b, int64_t e) {
-        // Both loads unconditional, so the select is branch-free and vectorises.
-        for (int64_t i = b; i < e; ++i) {
-          const float g = gradOutput[i];
-          gradInput[i] = output[i] > 0.0f ? g : 0.0f;
-        }
-      });
-      return;
-    case Activation::Sigmoid:
-      forChunks(count, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) gradInput[i] = gradOutput[i] * output[i] * (1.0f - output[i]);
-      });
-      return;
-    case Activation::Tanh:
-      forChunks(count, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) gradInput[i] = gradOutput[i] * (1.0f - output[i] * output[i]);
-      });
-      return;
-  }
+  activationBackwardTo(activation, count, output, gradOutput, gradInput, false, nullptr, false);
 }
 
+// (x - 0) * 1 + bias is exactly x + bias, so the batch-norm affine loop serves.
 void biasAdd(int64_t rows, int64_t channels, const float* bias, float* data) {
-  parallelFor(rows, std::max<int64_t>(1, kMinChunk / std::max<int64_t>(1, channels)), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      float* row = data + r * channels;
-      for (int64_t c = 0; c < channels; ++c) row[c] += bias[c];
-    }
+  if (rows <= 0 || channels <= 0) return;
+  const std::vector<float> zeros(static_cast<size_t>(channels), 0.0f), ones(static_cast<size_t>(channels), 1.0f);
+  const fused_isa::Kernels k = fused_isa::activeKernels();
+  parallelFor(rows, std::max<int64_t>(1, kMinChunk / channels), [&](int64_t b, int64_t e) {
+    k.applyAffine(e - b, channels, Activation::Linear, data + b * channels, zeros.data(), ones.data(), bias,
+                  data + b * channels);
   });
 }
 
@@ -115,15 +75,13 @@ void biasGradient(int64_t rows, int64_t channels, const float* gradOutput, float
 }
 
 void add(int64_t count, const float* a, const float* b, float* out) {
-  forChunks(count, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) out[i] = a[i] + b[i];
-  });
+  addActivationForward(count, a, b, Activation::Linear, out);
 }
 
 void axpy(int64_t count, float alpha, const float* x, float* y) {
-  forChunks(count, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) y[i] += alpha * x[i];
-  });
+  if (count <= 0) return;
+  const fused_isa::Kernels k = fused_isa::activeKernels();
+  forChunks(count, [&](int64_t begin, int64_t end) { k.axpy(end - begin, alpha, x + begin, y + begin); });
 }
 
 void scale(int64_t count, float alpha, float* data) {

@@ -12,12 +12,15 @@
 namespace kiln {
 namespace reduction_detail {
 
-// Enough elements per block to amortise a pool task, few enough that
-// in-block sums stay short.
+// Enough elements per block to amortise a pool task and stay cache-resident
+// for a second pass, few enough that in-block sums stay short.
 constexpr int64_t kElementsPerBlock = 16384;
+// Blocks are summed in float per channel: cap the rows (terms per sum) so the
+// rounding error stays small for narrow tensors too.
+constexpr int64_t kMaxRowsPerBlock = 1024;
 
 inline int64_t rowsPerBlock(int64_t channels) {
-  return std::max<int64_t>(1, kElementsPerBlock / std::max<int64_t>(1, channels));
+  return std::min(kMaxRowsPerBlock, std::max<int64_t>(1, kElementsPerBlock / std::max<int64_t>(1, channels)));
 }
 
 inline int64_t blockCount(int64_t rows, int64_t channels) {

@@ -23,7 +23,7 @@ export interface LoweringOptions {
   seed: number;
 }
 
-export function lowerModel(nodes: SymbolicTensor[], output: SymbolicTensor, weights: WeightEntry[], options: LoweringOptions): { spec: PlanSpec; bufferOf: Map<number, number> } {
+export function lowerModel(nodes: SymbolicTensor[], output: SymbolicTensor, weights: WeightEntry[], options: LoweringOptions): { spec: PlanSpec; bufferOf: Map<number, number>; fusedAway: Set<number> } {
   const bufferSampleSizes: number[] = [];
   const newBuffer = (size: number) => {
     bufferSampleSizes.push(size);
@@ -58,6 +58,7 @@ export function lowerModel(nodes: SymbolicTensor[], output: SymbolicTensor, weig
     ops.push(...lowered.ops);
     bufferOf.set(node.id, lowered.output);
   }
+  const fusedAway = fuseNormalizationActivations(ops, bufferOf.get(output.id)!);
   const spec: PlanSpec = {
     maxBatch: options.maxBatch,
     bufferSampleSizes,
@@ -68,5 +69,30 @@ export function lowerModel(nodes: SymbolicTensor[], output: SymbolicTensor, weig
     loss: options.loss,
     optimizer: options.optimizer,
   };
-  return { spec, bufferOf };
+  return { spec, bufferOf, fusedAway };
+}
+
+/**
+ * Folds an activation layer (relu, sigmoid, tanh) into the batch norm that
+ * feeds it when nothing else reads the batch norm's output: one pass over
+ * memory instead of two, forward and backward. Returns the buffers that no
+ * op computes any more.
+ */
+function fuseNormalizationActivations(ops: PlanSpec['ops'], outputBuffer: number): Set<number> {
+  const readers = new Map<number, number>();
+  for (const op of ops) for (const input of op.inputs) readers.set(input, (readers.get(input) ?? 0) + 1);
+  const fusedAway = new Set<number>();
+  for (let i = 0; i < ops.length; i++) {
+    const norm = ops[i];
+    if (norm.type !== 'batchNorm' || (norm.activation ?? 'linear') !== 'linear') continue;
+    if (norm.output === outputBuffer || readers.get(norm.output) !== 1) continue;
+    const index = ops.findIndex((op) => op.type === 'activation' && op.inputs[0] === norm.output);
+    if (index < 0) continue;
+    const activation = ops[index];
+    norm.activation = activation.activation;
+    fusedAway.add(norm.output);
+    norm.output = activation.output;
+    ops.splice(index, 1);
+  }
+  return fusedAway;
 }

@@ -161,7 +161,7 @@ export class Model {
     if (this.plan && this.planBatch >= batch) return this.plan;
     if (this.plan) this.savedOptimizerState = { state: this.plan.optimizerState().slice(), updates: this.plan.updateCount() };
     // An uncompiled model can still predict: its plan never runs an update.
-    const { spec, bufferOf } = lowerModel(this.nodes, this.output, this.entries, {
+    const { spec, bufferOf, fusedAway } = lowerModel(this.nodes, this.output, this.entries, {
       maxBatch: batch,
       loss: this.compiled?.loss ?? 'softmaxCrossEntropy',
       optimizer: this.compiled?.optimizer.plan ?? { kind: 'sgd' },
@@ -185,7 +185,7 @@ export class Model {
     }
     this.plan = plan;
     this.planBatch = batch;
-    this.planOutputBuffers = new Map([...bufferOf].map(([id, buffer]) => [id, buffer]));
+    this.planOutputBuffers = new Map([...bufferOf].filter(([, buffer]) => !fusedAway.has(buffer)));
     return plan;
   }
 
@@ -360,7 +360,11 @@ export class Model {
       await plan.evaluate(samples.images, null, null, samples.count);
       const result = new Map<string, Tensor>();
       for (const node of nodes) {
-        const buffer = this.planOutputBuffers.get(node.id)!;
+        const buffer = this.planOutputBuffers.get(node.id);
+        if (buffer === undefined) {
+          const reader = this.nodes.find((n) => n.inputs.includes(node));
+          throw new Error(`kiln.activations: layer '${node.layer.name}' is fused with '${reader?.layer.name}' in the compiled plan, so its own output is never stored; ask for '${reader?.layer.name}' instead`);
+        }
         const data = new Float32Array(samples.count * shapeSize(node.shape));
         plan.readBuffer(buffer, data);
         result.set(node.layer.name, new Tensor(data, [samples.count, ...node.shape]));

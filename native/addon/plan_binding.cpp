@@ -415,6 +415,10 @@ class PlanWrap : public Napi::ObjectWrap<PlanWrap> {
     Plan& plan = *handle_->plan;
     const int64_t buffer =
         integerArgument(info, 0, "Plan.readBuffer", "buffer", 0, static_cast<int64_t>(plan.spec().bufferSampleSizes.size()) - 1);
+    if (!plan.hasBuffer(static_cast<int>(buffer)) || plan.lastBatch() == 0) {
+      throwRangeError(info.Env(), "Plan.readBuffer", "buffer", "a buffer the plan computes, after a forward pass",
+                      "buffer " + std::to_string(buffer));
+    }
     const int64_t count = plan.lastBatch() * plan.spec().bufferSampleSizes[buffer];
     float* out = float32ArrayArgument(info, 1, "Plan.readBuffer", "output", count);
     plan.readBuffer(static_cast<int>(buffer), plan.lastBatch(), out);

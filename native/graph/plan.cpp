@@ -12,6 +12,7 @@
 
 #include "../kernels/batch_norm.h"
 #include "../kernels/dropout.h"
+#include "../kernels/fused.h"
 #include "../kernels/gemm.h"
 #include "../kernels/optimizer.h"
 #include "../kernels/softmax_loss.h"
@@ -84,7 +85,15 @@ Plan::Plan(PlanSpec spec) : spec_(std::move(spec)) {
   values_.resize(bufferCount);
   grads_.resize(bufferCount);
   int64_t largest = 1;
+  // Buffers no op touches (the lowering fused their producer away) get no memory.
+  std::vector<bool> used(bufferCount, false);
+  used[spec_.inputBuffer] = true;
+  for (const OpSpec& op : spec_.ops) {
+    used[op.output] = true;
+    for (int input : op.inputs) used[input] = true;
+  }
   for (size_t b = 0; b < bufferCount; ++b) {
+    if (!used[b]) continue;
     const int64_t count = batch * spec_.bufferSampleSizes[b];
     values_[b].resize(static_cast<size_t>(count));
     if (needsGrad_[b] || static_cast<int>(b) == spec_.outputBuffer) grads_[b].resize(static_cast<size_t>(count));
@@ -282,12 +291,13 @@ void Plan::runForward(const OpSpec& op, int64_t batch, bool training, size_t opI
     case OpType::BatchNorm: {
       const int64_t rows = outCount / op.channels;
       float* saved = opState_[opIndex].data();
+      // A following relu/sigmoid/tanh layer is fused in by the lowering.
       if (training) {
-        batchNormForwardTraining(rows, op.channels, in, param(op, 0), param(op, 1), op.epsilon, op.momentum, out, saved,
-                                 saved + op.channels, param(op, 2), param(op, 3));
+        batchNormActivationForwardTraining(rows, op.channels, in, param(op, 0), param(op, 1), op.epsilon, op.momentum,
+                                           op.activation, out, saved, saved + op.channels, param(op, 2), param(op, 3));
       } else {
-        batchNormForwardInference(rows, op.channels, in, param(op, 0), param(op, 1), param(op, 2), param(op, 3),
-                                  op.epsilon, out);
+        batchNormActivationForwardInference(rows, op.channels, in, param(op, 0), param(op, 1), param(op, 2),
+                                            param(op, 3), op.epsilon, op.activation, out);
       }
       break;
     }
@@ -299,9 +309,13 @@ void Plan::runForward(const OpSpec& op, int64_t batch, bool training, size_t opI
       }
       break;
     case OpType::Add:
-      add(outCount, value(op.inputs[0]), value(op.inputs[1]), out);
-      for (size_t i = 2; i < op.inputs.size(); ++i) axpy(outCount, 1.0f, value(op.inputs[i]), out);
-      if (op.activation != Activation::Linear) activationForward(op.activation, outCount, out, out);
+      if (op.inputs.size() == 2) {
+        addActivationForward(outCount, value(op.inputs[0]), value(op.inputs[1]), op.activation, out);
+      } else {
+        add(outCount, value(op.inputs[0]), value(op.inputs[1]), out);
+        for (size_t i = 2; i < op.inputs.size(); ++i) axpy(outCount, 1.0f, value(op.inputs[i]), out);
+        if (op.activation != Activation::Linear) activationForward(op.activation, outCount, out, out);
+      }
       break;
     case OpType::Concatenate: {
       const int64_t rows = batch * op.spatial;
@@ -346,8 +360,7 @@ void Plan::runBackward(const OpSpec& op, int64_t batch, size_t opIndex) {
   const int64_t inCount = input >= 0 ? batch * spec_.bufferSampleSizes[input] : 0;
 
   // The op's own activation first, in place: nothing reads this gradient later.
-  if ((op.type == OpType::Conv2D || op.type == OpType::Dense || op.type == OpType::Add) &&
-      op.activation != Activation::Linear) {
+  if ((op.type == OpType::Conv2D || op.type == OpType::Dense) && op.activation != Activation::Linear) {
     activationBackward(op.activation, outCount, out, gOut, gOut);
   }
 
@@ -403,9 +416,9 @@ void Plan::runBackward(const OpSpec& op, int64_t batch, size_t opIndex) {
       const float* saved = opState_[opIndex].data();
       // The kernel always produces gradInput; route it to scratch when the
       // input needs none, so gamma and beta still get theirs.
-      float* target = inputNeedsGrad ? gradTarget(input) : scratch_.data();
-      batchNormBackward(outCount / op.channels, op.channels, value(input), gOut, param(op, 0), saved,
-                        saved + op.channels, target, paramGrad(op, 0), paramGrad(op, 1));
+      float* target = inputNeedsGrad ? gradTarget(input) : nullptr;
+      batchNormActivationBackward(outCount / op.channels, op.channels, value(input), out, gOut, param(op, 0), saved,
+                                  saved + op.channels, op.activation, target, paramGrad(op, 0), paramGrad(op, 1));
       if (inputNeedsGrad) finishGradTarget(input, inCount);
       break;
     }
@@ -418,13 +431,32 @@ void Plan::runBackward(const OpSpec& op, int64_t batch, size_t opIndex) {
       }
       finishGradTarget(input, inCount);
       break;
-    case OpType::Add:
+    case OpType::Add: {
+      // The activation's derivative and the fan-out to every input in one
+      // pass; an input that already holds a gradient is accumulated into
+      // directly, with no scratch. Gradients go to distinct inputs two at a
+      // time; an input listed twice is handled one at a time.
+      std::vector<int> targets;
       for (int each : op.inputs) {
-        if (!needsGrad_[each]) continue;
-        std::memcpy(gradTarget(each), gOut, sizeof(float) * outCount);
-        finishGradTarget(each, outCount);
+        if (needsGrad_[each]) targets.push_back(each);
+      }
+      if (op.activation != Activation::Linear && targets.size() != 2) {
+        activationBackward(op.activation, outCount, out, gOut, gOut);
+      }
+      const Activation pending = targets.size() == 2 ? op.activation : Activation::Linear;
+      if (targets.size() == 2 && targets[0] != targets[1]) {
+        activationBackwardTo(pending, outCount, out, gOut, grad(targets[0]), gradWritten_[targets[0]], grad(targets[1]),
+                             gradWritten_[targets[1]]);
+        gradWritten_[targets[0]] = gradWritten_[targets[1]] = true;
+      } else {
+        if (pending != Activation::Linear) activationBackward(pending, outCount, out, gOut, gOut);
+        for (int each : targets) {
+          activationBackwardTo(Activation::Linear, outCount, out, gOut, grad(each), gradWritten_[each], nullptr, false);
+          gradWritten_[each] = true;
+        }
       }
       break;
+    }
     case OpType::Concatenate: {
       const int64_t rows = batch * op.spatial;
       int64_t total = 0;

@@ -118,6 +118,8 @@ class Plan {
   // Copies a buffer's activations of the last forward pass (first `batch` samples).
   void readBuffer(int buffer, int64_t batch, float* out) const;
   int64_t lastBatch() const { return lastBatch_; }
+  // False for a buffer no op touches (fused away), which holds no memory.
+  bool hasBuffer(int buffer) const { return values_[buffer].size() > 0; }
   // The input buffer itself: callers may fill it and pass it as `images`.
   float* inputBuffer() { return values_[spec_.inputBuffer].data(); }
   const float* outputBuffer() const { return values_[spec_.outputBuffer].data(); }

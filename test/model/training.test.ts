@@ -25,7 +25,9 @@ function randomLabels(count: number, classes: number, seed: number): Int32Array 
 function smallDag(seed: number): Model {
   const x = L.input({ shape: [6, 5, 3] });
   const a = L.conv2d({ name: 'a', filters: 4, kernelSize: 3, padding: 'same', activation: 'tanh' }).apply(x);
-  const b = L.batchNormalization({ name: 'bn' }).apply(L.conv2d({ name: 'b', filters: 4, kernelSize: 3, padding: 'same' }).apply(a));
+  const normalized = L.batchNormalization({ name: 'bn' }).apply(L.conv2d({ name: 'b', filters: 4, kernelSize: 3, padding: 'same' }).apply(a));
+  // Fused into the batch norm by the lowering.
+  const b = L.activation({ name: 'bn_tanh', activation: 'tanh' }).apply(normalized);
   const sum = L.add({ name: 'sum', activation: 'sigmoid' }).apply([a, b]);
   const pooled = L.averagePooling2d({ name: 'avg', poolSize: 2, strides: 1 }).apply(sum);
   const strided = L.conv2d({ name: 'c', filters: 3, kernelSize: 2, strides: 2, padding: 'valid' }).apply(pooled);

@@ -118,4 +118,7 @@ t.test('activations returns the feature maps of named layers', async (t) => {
   t.ok(maps.get('conv')!.data.every((v) => v >= 0), 'after the fused ReLU');
   t.same([...maps.get('out')!.data], [...(await m.predict(x)).data]);
   await t.rejects(m.activations(x, ['nope']), /has no layer 'nope'/);
+  const fused = sequential([L.conv2d({ filters: 2, kernelSize: 3 }), L.batchNormalization({ name: 'bn' }), L.activation({ name: 'act', activation: 'relu' }), L.flatten(), L.dense({ units: 2 })], { inputShape: [4, 4, 1] });
+  await t.rejects(fused.activations(x, ['bn']), /layer 'bn' is fused with 'act' in the compiled plan/);
+  t.same((await fused.activations(x, ['act'])).get('act')!.shape, [2, 2, 2, 2]);
 });

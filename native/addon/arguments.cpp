@@ -47,17 +47,33 @@ Element* typedArrayArgument(const Napi::CallbackInfo& info, size_t index, const 
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) {
     throwTypeError(info.Env(), function, argument, typeName, describe(value));
   }
-  auto array = value.As<Napi::TypedArrayOf<Element>>();
-  const int64_t length = static_cast<int64_t>(array.ElementLength());
+  // napi_get_typedarray_info gives the data pointer for ArrayBuffer and
+  // SharedArrayBuffer backing alike (TypedArray::ArrayBuffer() fails on the
+  // latter); a detached buffer is refused whatever the expected length.
+  napi_typedarray_type actualType;
+  size_t elements = 0;
+  void* data = nullptr;
+  napi_value backing = nullptr;
+  size_t byteOffset = 0;
+  if (napi_get_typedarray_info(info.Env(), value, &actualType, &elements, &data, &backing, &byteOffset) != napi_ok) {
+    throwTypeError(info.Env(), function, argument, typeName, "an unreadable TypedArray");
+  }
+  bool detached = false;
+  if (napi_is_detached_arraybuffer(info.Env(), backing, &detached) == napi_ok && detached) {
+    throwTypeError(info.Env(), function, argument, std::string(typeName) + " over an attached buffer",
+                   "a detached buffer");
+  }
+  const int64_t length = static_cast<int64_t>(elements);
   if (expectedLength >= 0 && length != expectedLength) {
     throwRangeError(info.Env(), function, argument,
                     std::string(typeName) + " of length " + std::to_string(expectedLength),
                     "length " + std::to_string(length));
   }
-  if (length > 0 && array.ArrayBuffer().Data() == nullptr) {
-    throwTypeError(info.Env(), function, argument, "an attached buffer", "a detached buffer");
+  if (length > 0 && data == nullptr) {
+    throwTypeError(info.Env(), function, argument, std::string(typeName) + " over an attached buffer",
+                   "a detached buffer");
   }
-  return array.Data();
+  return static_cast<Element*>(data);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // strideW, padTop, padBottom, padLeft, padRight, dilationH, dilationW, relu?}.
 // An optional integer `algorithm` (0 auto, 1 im2col+GEMM, 2 direct) lets the
 // tests force each path. Every check runs before any kernel does.
+#include <algorithm>
 #include <new>
 #include <string>
 
@@ -79,9 +80,33 @@ ConvCall readOptions(const Napi::CallbackInfo& info, size_t index, const std::st
   return call;
 }
 
+// Workspaces may exceed the call's own arrays by this factor, or this many
+// floats (1 GB), whichever is larger. Only padding or dilation that dwarfs
+// the input (a 1x1 image padded to 65536x65536) goes beyond: it is refused
+// rather than allocated and zero-filled.
+constexpr int64_t kWorkspaceRatio = 64;
+constexpr int64_t kWorkspaceFloor = int64_t(1) << 28;
+
 // One growing buffer per JS thread: eager calls are synchronous, so it is
 // never shared, and repeated calls at one size allocate once.
-float* workspaceFor(Napi::Env env, const std::string& function, const Conv2DShape& shape) {
+float* workspaceFor(Napi::Env env, const std::string& function, const ConvCall& call) {
+  const Conv2DShape& shape = call.shape;
+  // The direct path copies each image padded (and, backward, spread by the
+  // dilated kernel); both sizes must be exact before the kernels size them.
+  const int64_t paddedH = shape.inH + shape.padTop + shape.padBottom;
+  const int64_t paddedW = shape.inW + shape.padLeft + shape.padRight;
+  const int64_t padded = checkedProduct(env, function, "padding", {paddedH, paddedW, shape.inC});
+  const int64_t spread = checkedProduct(env, function, "dilation",
+                                        {shape.inH + (shape.kernelH - 1) * shape.dilationH,
+                                         shape.inW + (shape.kernelW - 1) * shape.dilationW, shape.outC});
+  const int64_t arrays = call.inputCount + call.filterCount + call.outputCount;
+  const int64_t limit = std::max(kWorkspaceFloor, kWorkspaceRatio * arrays);
+  if (padded > limit || spread > limit) {
+    throwRangeError(env, function, padded > limit ? "padding" : "dilation",
+                    "a padded image of at most " + text(limit) + " values (" + text(kWorkspaceRatio) +
+                        "x the arrays, or 2^28)",
+                    text(padded > limit ? padded : spread) + " values");
+  }
   thread_local AlignedBuffer<float> workspace;
   try {
     workspace.reserve(conv2dWorkspaceFloats(shape));
@@ -102,7 +127,7 @@ Napi::Value forward(const Napi::CallbackInfo& info, bool reference) {
   if (reference) {
     conv2dForwardReference(call.shape, input, filter, bias, activation, output);
   } else {
-    float* workspace = workspaceFor(info.Env(), function, call.shape);
+    float* workspace = workspaceFor(info.Env(), function, call);
     conv2dForwardWith(call.algorithm, call.shape, input, filter, bias, activation, output, workspace);
   }
   return info.Env().Undefined();
@@ -117,7 +142,7 @@ Napi::Value backwardData(const Napi::CallbackInfo& info, bool reference) {
   if (reference) {
     conv2dBackwardDataReference(call.shape, gradOutput, filter, gradInput);
   } else {
-    float* workspace = workspaceFor(info.Env(), function, call.shape);
+    float* workspace = workspaceFor(info.Env(), function, call);
     conv2dBackwardDataWith(call.algorithm, call.shape, gradOutput, filter, gradInput, workspace);
   }
   return info.Env().Undefined();
@@ -133,7 +158,7 @@ Napi::Value backwardFilter(const Napi::CallbackInfo& info, bool reference) {
   if (reference) {
     conv2dBackwardFilterReference(call.shape, input, gradOutput, gradFilter, gradBias);
   } else {
-    float* workspace = workspaceFor(info.Env(), function, call.shape);
+    float* workspace = workspaceFor(info.Env(), function, call);
     conv2dBackwardFilterWith(call.algorithm, call.shape, input, gradOutput, gradFilter, gradBias, workspace);
   }
   return info.Env().Undefined();

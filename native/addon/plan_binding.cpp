@@ -8,6 +8,7 @@
 // zero-copy Float32Arrays; each view keeps the plan alive (shared ownership),
 // so no view can outlive the memory it points into.
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <stdexcept>
 #include <vector>
@@ -29,9 +30,39 @@ int64_t intField(Napi::Env env, Napi::Object object, const std::string& where, c
   return integerPropertyOr(env, object, "Plan (" + where + ")", field, minimum, maximum, fallback);
 }
 
-double numberField(Napi::Object object, const char* field, double fallback) {
+// A finite number when present (NaN, Infinity or a non-number is refused).
+double numberField(Napi::Env env, Napi::Object object, const std::string& where, const char* field, double fallback) {
   Napi::Value value = object.Get(field);
-  return value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : fallback;
+  if (value.IsUndefined()) return fallback;
+  if (!value.IsNumber()) throwTypeError(env, "Plan (" + where + ")", field, "a finite number", "a non-number");
+  const double number = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(number)) throwRangeError(env, "Plan (" + where + ")", field, "a finite number", "a non-finite number");
+  return number;
+}
+
+// A string property; a missing one is "" (the caller reports what it needed).
+std::string stringField(Napi::Env env, Napi::Object object, const std::string& where, const char* field) {
+  Napi::Value value = object.Get(field);
+  if (value.IsUndefined() || value.IsNull()) return "";
+  if (!value.IsString()) throwTypeError(env, "Plan (" + where + ")", field, "a string", "a non-string");
+  return value.As<Napi::String>().Utf8Value();
+}
+
+Napi::Object objectItem(Napi::Env env, Napi::Value value, const std::string& where, const char* field) {
+  if (!value.IsObject() || value.IsArray() || value.IsFunction()) {
+    throwTypeError(env, "Plan (" + where + ")", field, "spec objects", "a non-object item");
+  }
+  return value.As<Napi::Object>();
+}
+
+// Sizes derived from the spec, checked before Plan's own int64 arithmetic
+// (validate() compares products of dimensions that are each up to 2^40).
+constexpr int64_t kMaxElements = int64_t(1) << 40;
+void checkCount(Napi::Env env, const std::string& where, const char* what, std::initializer_list<int64_t> factors) {
+  const int64_t count = checkedProduct(env, "Plan (" + where + ")", what, factors);
+  if (count > kMaxElements) {
+    throwRangeError(env, "Plan (" + where + ")", what, "at most 2^40 values", std::to_string(count) + " values");
+  }
 }
 
 std::vector<int> intList(Napi::Env env, Napi::Object object, const std::string& where, const char* field) {
@@ -43,15 +74,18 @@ std::vector<int> intList(Napi::Env env, Napi::Object object, const std::string& 
   for (uint32_t i = 0; i < array.Length(); ++i) {
     Napi::Value item = array.Get(i);
     if (!item.IsNumber()) throwTypeError(env, "Plan (" + where + ")", field, "an array of integers", "a non-number");
-    result.push_back(item.As<Napi::Number>().Int32Value());
+    const double number = item.As<Napi::Number>().DoubleValue();
+    if (!(number >= 0.0 && number < 2147483648.0 && number == std::floor(number))) {
+      throwRangeError(env, "Plan (" + where + ")", field, "an array of integers in [0, 2^31)", "another number");
+    }
+    result.push_back(static_cast<int>(number));
   }
   return result;
 }
 
 Activation parseActivation(Napi::Env env, Napi::Object object, const std::string& where) {
-  Napi::Value value = object.Get("activation");
-  if (value.IsUndefined() || value.IsNull()) return Activation::Linear;
-  const std::string name = value.ToString().Utf8Value();
+  const std::string name = stringField(env, object, where, "activation");
+  if (name.empty()) return Activation::Linear;
   if (name == "linear") return Activation::Linear;
   if (name == "relu") return Activation::Relu;
   if (name == "sigmoid") return Activation::Sigmoid;
@@ -83,7 +117,10 @@ PlanSpec parseSpec(Napi::Env env, Napi::Object object) {
   for (uint32_t i = 0; i < sizeArray.Length(); ++i) {
     Napi::Value item = sizeArray.Get(i);
     if (!item.IsNumber()) throwTypeError(env, "Plan", "bufferSampleSizes", "an array of sizes", "a non-number");
-    const int64_t size = item.As<Napi::Number>().Int64Value();
+    const double number = item.As<Napi::Number>().DoubleValue();
+    const int64_t size = number >= 1.0 && number <= static_cast<double>(kMax) && number == std::floor(number)
+                             ? static_cast<int64_t>(number)
+                             : 0;
     if (size < 1 || size > kMax) throwRangeError(env, "Plan", "bufferSampleSizes", "sizes in [1, 2^40]", std::to_string(size));
     if (size * spec.maxBatch > kMax) throwRangeError(env, "Plan", "bufferSampleSizes", "batch * size below 2^40", "an overflowing size");
     spec.bufferSampleSizes.push_back(size);
@@ -92,11 +129,14 @@ PlanSpec parseSpec(Napi::Env env, Napi::Object object) {
   Napi::Value params = object.Get("params");
   if (!params.IsArray()) throwTypeError(env, "Plan", "params", "an array of parameter specs", "something else");
   Napi::Array paramArray = params.As<Napi::Array>();
+  int64_t totalParams = 0;
   for (uint32_t i = 0; i < paramArray.Length(); ++i) {
-    Napi::Object p = paramArray.Get(i).As<Napi::Object>();
+    Napi::Object p = objectItem(env, paramArray.Get(i), "spec", "params");
     ParamSpec param;
-    param.name = p.Get("name").ToString().Utf8Value();
+    param.name = stringField(env, p, "param " + std::to_string(i), "name");
     param.size = intField(env, p, param.name, "size", 1, kMax, 1, true);
+    totalParams += (param.size + 15) / 16 * 16;
+    if (totalParams > kMax) throwRangeError(env, "Plan", "params", "at most 2^40 parameters in all", "more");
     Napi::Value trainable = p.Get("trainable");
     param.trainable = trainable.IsUndefined() ? true : trainable.ToBoolean().Value();
     spec.params.push_back(param);
@@ -108,10 +148,10 @@ PlanSpec parseSpec(Napi::Env env, Napi::Object object) {
   for (uint32_t i = 0; i < opArray.Length(); ++i) {
     Napi::Value opValue = opArray.Get(i);
     if (!opValue.IsObject()) throwTypeError(env, "Plan", "ops", "op spec objects", "something else");
-    Napi::Object o = opValue.As<Napi::Object>();
+    Napi::Object o = objectItem(env, opValue, "spec", "ops");
     OpSpec op;
     op.name = o.Get("name").IsString() ? o.Get("name").As<Napi::String>().Utf8Value() : "op" + std::to_string(i);
-    op.type = parseOpType(env, o.Get("type").ToString().Utf8Value(), op.name);
+    op.type = parseOpType(env, stringField(env, o, op.name, "type"), op.name);
     op.inputs = intList(env, o, op.name, "inputs");
     op.output = static_cast<int>(intField(env, o, op.name, "output", 0, 1 << 20, 0, true));
     op.params = intList(env, o, op.name, "params");
@@ -133,6 +173,12 @@ PlanSpec parseSpec(Napi::Env env, Napi::Object object) {
       s.padRight = intField(env, c, op.name, "padRight", 0, 1 << 16, 0, false);
       s.dilationH = intField(env, c, op.name, "dilationH", 1, 1 << 16, 1, false);
       s.dilationW = intField(env, c, op.name, "dilationW", 1, 1 << 16, 1, false);
+      checkCount(env, op.name, "conv input", {s.inH, s.inW, s.inC});
+      checkCount(env, op.name, "conv kernel", {s.kernelH, s.kernelW, s.inC, s.outC});
+      checkCount(env, op.name, "conv padding", {s.inH + s.padTop + s.padBottom, s.inW + s.padLeft + s.padRight, s.inC});
+      checkCount(env, op.name, "conv dilation",
+                 {s.inH + (s.kernelH - 1) * s.dilationH, s.inW + (s.kernelW - 1) * s.dilationW, s.outC});
+      if (s.outH() >= 1 && s.outW() >= 1) checkCount(env, op.name, "conv output", {s.outH(), s.outW(), s.outC});
     }
     if (o.Get("pool").IsObject()) {
       Napi::Object c = o.Get("pool").As<Napi::Object>();
@@ -148,22 +194,31 @@ PlanSpec parseSpec(Napi::Env env, Napi::Object object) {
       s.padBottom = intField(env, c, op.name, "padBottom", 0, 1 << 16, 0, false);
       s.padLeft = intField(env, c, op.name, "padLeft", 0, 1 << 16, 0, false);
       s.padRight = intField(env, c, op.name, "padRight", 0, 1 << 16, 0, false);
+      checkCount(env, op.name, "pool input", {s.inH, s.inW, s.channels});
+      if (s.outH() >= 1 && s.outW() >= 1) checkCount(env, op.name, "pool output", {s.outH(), s.outW(), s.channels});
     }
     op.inFeatures = intField(env, o, op.name, "inFeatures", 0, kMax, 0, false);
     op.units = intField(env, o, op.name, "units", 0, kMax, 0, false);
     op.spatial = intField(env, o, op.name, "spatial", 1, kMax, 1, false);
     op.channels = intField(env, o, op.name, "channels", 0, kMax, 0, false);
-    op.epsilon = static_cast<float>(numberField(o, "epsilon", 1e-3));
-    op.momentum = static_cast<float>(numberField(o, "momentum", 0.01));
-    op.rate = static_cast<float>(numberField(o, "rate", 0.0));
-    op.seed = static_cast<uint64_t>(numberField(o, "seed", 0.0));
+    checkCount(env, op.name, "inFeatures * units", {op.inFeatures, op.units});
+    checkCount(env, op.name, "spatial * channels", {op.spatial, op.channels});
+    op.epsilon = static_cast<float>(numberField(env, o, op.name, "epsilon", 1e-3));
+    op.momentum = static_cast<float>(numberField(env, o, op.name, "momentum", 0.01));
+    op.rate = static_cast<float>(numberField(env, o, op.name, "rate", 0.0));
+    op.seed = static_cast<uint64_t>(intField(env, o, op.name, "seed", 0, int64_t(1) << 53, 0, false));
     if (o.Get("concatChannels").IsArray()) {
-      for (int c : intList(env, o, op.name, "concatChannels")) op.concatChannels.push_back(c);
+      int64_t total = 0;
+      for (int c : intList(env, o, op.name, "concatChannels")) {
+        op.concatChannels.push_back(c);
+        total += c;
+      }
+      checkCount(env, op.name, "spatial * concatenated channels", {op.spatial, total});
     }
     spec.ops.push_back(op);
   }
 
-  const std::string loss = object.Get("loss").IsString() ? object.Get("loss").As<Napi::String>().Utf8Value() : "";
+  const std::string loss = stringField(env, object, "spec", "loss");
   if (loss == "softmaxCrossEntropy") spec.loss = LossType::SoftmaxCrossEntropy;
   else if (loss == "meanSquaredError") spec.loss = LossType::MeanSquaredError;
   else throwRangeError(env, "Plan", "loss", "'softmaxCrossEntropy' or 'meanSquaredError'", "'" + loss + "'");
@@ -171,17 +226,17 @@ PlanSpec parseSpec(Napi::Env env, Napi::Object object) {
   Napi::Value optimizerValue = object.Get("optimizer");
   if (!optimizerValue.IsObject()) throwTypeError(env, "Plan", "optimizer", "an optimizer spec", "something else");
   Napi::Object o = optimizerValue.As<Napi::Object>();
-  const std::string kind = o.Get("kind").ToString().Utf8Value();
+  const std::string kind = stringField(env, o, "optimizer", "kind");
   OptimizerSpec& optimizer = spec.optimizer;
   if (kind == "sgd") optimizer.kind = OptimizerSpec::Kind::Sgd;
   else if (kind == "adam") optimizer.kind = OptimizerSpec::Kind::Adam;
   else throwRangeError(env, "Plan", "optimizer.kind", "'sgd' or 'adam'", "'" + kind + "'");
-  optimizer.momentum = static_cast<float>(numberField(o, "momentum", 0.0));
+  optimizer.momentum = static_cast<float>(numberField(env, o, "optimizer", "momentum", 0.0));
   optimizer.nesterov = o.Get("nesterov").ToBoolean().Value();
-  optimizer.weightDecay = static_cast<float>(numberField(o, "weightDecay", 0.0));
-  optimizer.beta1 = static_cast<float>(numberField(o, "beta1", 0.9));
-  optimizer.beta2 = static_cast<float>(numberField(o, "beta2", 0.999));
-  optimizer.epsilon = static_cast<float>(numberField(o, "epsilon", 1e-7));
+  optimizer.weightDecay = static_cast<float>(numberField(env, o, "optimizer", "weightDecay", 0.0));
+  optimizer.beta1 = static_cast<float>(numberField(env, o, "optimizer", "beta1", 0.9));
+  optimizer.beta2 = static_cast<float>(numberField(env, o, "optimizer", "beta2", 0.999));
+  optimizer.epsilon = static_cast<float>(numberField(env, o, "optimizer", "epsilon", 1e-7));
   optimizer.decoupledWeightDecay = o.Get("decoupledWeightDecay").ToBoolean().Value();
   return spec;
 }
@@ -248,6 +303,20 @@ class PlanJob : public Napi::AsyncWorker {
     deferred_.Reject(error.Value());
   }
 
+  // When a worker thread is terminated mid-step, the step still completes on
+  // the libuv pool, but its environment can no longer run JavaScript: settling
+  // the promise fails, and node-addon-api rethrows that failure as a C++
+  // exception out of libuv's callback, which aborts the whole process. Such a
+  // job only releases the plan (nobody is left to see the promise).
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
+    try {
+      Napi::AsyncWorker::OnWorkComplete(env, status);  // settles, then deletes this job
+    } catch (const std::exception&) {
+      handle_->busy = false;
+      Destroy();
+    }
+  }
+
  private:
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<PlanHandle> handle_;
@@ -288,6 +357,9 @@ class PlanWrap : public Napi::ObjectWrap<PlanWrap> {
       throw Napi::Error::New(info.Env(), error.what());
     } catch (const std::bad_alloc&) {
       throw Napi::RangeError::New(info.Env(), "kiln.Plan: out of memory allocating the plan's buffers");
+    } catch (const std::exception& error) {
+      // Anything else must still reach JavaScript as an exception, not abort.
+      throw Napi::Error::New(info.Env(), std::string("kiln.Plan: ") + error.what());
     }
   }
 

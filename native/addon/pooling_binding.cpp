@@ -59,14 +59,31 @@ PoolCall readPoolShape(const Napi::CallbackInfo& info, size_t index, const std::
   return call;
 }
 
+// The *Reference kernels visit every window position, padding included, so
+// a huge window over huge padding (legal for the fast kernels, which clip the
+// window to the image) would loop for hours; their work is capped instead.
+constexpr int64_t kMaxReferenceVisits = int64_t(1) << 28;
+
+void checkReferenceWork(Napi::Env env, const std::string& fn, const PoolCall& call) {
+  const Pool2DShape& s = call.shape;
+  const int64_t windows = call.outputLength;
+  const int64_t area = checkedProduct(env, fn, "shape", {s.windowH, s.windowW});
+  if (windows > 0 && area > kMaxReferenceVisits / windows) {
+    throwRangeError(env, fn, "shape",
+                    "at most 2^28 window positions in all for the reference kernel (outputs x windowH x windowW)",
+                    std::to_string(windows) + " outputs x " + std::to_string(area) + " positions");
+  }
+}
+
 using PoolForward = void (*)(const Pool2DShape&, const float*, float*);
 using MaxPoolBackward = void (*)(const Pool2DShape&, const float*, const float*, float*);
 using AvgPoolBackward = void (*)(const Pool2DShape&, const float*, float*);
 
 // (input, output, shape)
-template <PoolForward kernel>
+template <PoolForward kernel, bool reference = false>
 Napi::Value poolForward(const Napi::CallbackInfo& info, const char* fn) {
   const PoolCall call = readPoolShape(info, 2, fn);
+  if (reference) checkReferenceWork(info.Env(), fn, call);
   const float* input = float32ArrayArgument(info, 0, fn, "input", call.inputLength);
   float* output = float32ArrayArgument(info, 1, fn, "output", call.outputLength);
   kernel(call.shape, input, output);
@@ -74,9 +91,10 @@ Napi::Value poolForward(const Napi::CallbackInfo& info, const char* fn) {
 }
 
 // (input, gradOutput, gradInput, shape)
-template <MaxPoolBackward kernel>
+template <MaxPoolBackward kernel, bool reference = false>
 Napi::Value maxBackward(const Napi::CallbackInfo& info, const char* fn) {
   const PoolCall call = readPoolShape(info, 3, fn);
+  if (reference) checkReferenceWork(info.Env(), fn, call);
   const float* input = float32ArrayArgument(info, 0, fn, "input", call.inputLength);
   const float* gradOutput = float32ArrayArgument(info, 1, fn, "gradOutput", call.outputLength);
   float* gradInput = float32ArrayArgument(info, 2, fn, "gradInput", call.inputLength);
@@ -85,9 +103,10 @@ Napi::Value maxBackward(const Napi::CallbackInfo& info, const char* fn) {
 }
 
 // (gradOutput, gradInput, shape)
-template <AvgPoolBackward kernel>
+template <AvgPoolBackward kernel, bool reference = false>
 Napi::Value avgBackward(const Napi::CallbackInfo& info, const char* fn) {
   const PoolCall call = readPoolShape(info, 2, fn);
+  if (reference) checkReferenceWork(info.Env(), fn, call);
   const float* gradOutput = float32ArrayArgument(info, 0, fn, "gradOutput", call.outputLength);
   float* gradInput = float32ArrayArgument(info, 1, fn, "gradInput", call.inputLength);
   kernel(call.shape, gradOutput, gradInput);
@@ -144,16 +163,16 @@ void registerPoolingBindings(Napi::Env env, Napi::Object exports) {
   define(env, exports, "avgPool2dBackward",
          [](const Napi::CallbackInfo& i) { return avgBackward<avgPool2dBackward>(i, "avgPool2dBackward"); });
   define(env, exports, "maxPool2dForwardReference", [](const Napi::CallbackInfo& i) {
-    return poolForward<maxPool2dForwardReference>(i, "maxPool2dForwardReference");
+    return poolForward<maxPool2dForwardReference, true>(i, "maxPool2dForwardReference");
   });
   define(env, exports, "maxPool2dBackwardReference", [](const Napi::CallbackInfo& i) {
-    return maxBackward<maxPool2dBackwardReference>(i, "maxPool2dBackwardReference");
+    return maxBackward<maxPool2dBackwardReference, true>(i, "maxPool2dBackwardReference");
   });
   define(env, exports, "avgPool2dForwardReference", [](const Napi::CallbackInfo& i) {
-    return poolForward<avgPool2dForwardReference>(i, "avgPool2dForwardReference");
+    return poolForward<avgPool2dForwardReference, true>(i, "avgPool2dForwardReference");
   });
   define(env, exports, "avgPool2dBackwardReference", [](const Napi::CallbackInfo& i) {
-    return avgBackward<avgPool2dBackwardReference>(i, "avgPool2dBackwardReference");
+    return avgBackward<avgPool2dBackwardReference, true>(i, "avgPool2dBackwardReference");
   });
   define(env, exports, "globalAvgPoolForward", globalAvgPoolForwardBinding);
   define(env, exports, "globalAvgPoolBackward", globalAvgPoolBackwardBinding);

@@ -41,7 +41,7 @@
         "kiln_avx2",
         "kiln_avx512"
       ],
-      "defines": ["NAPI_VERSION=8"],
+      "defines": ["NAPI_VERSION=8", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags_cc": ["<@(kiln_common_flags)"],
       "cflags_cc!": ["-fno-exceptions"],
       "ldflags": ["-pthread"],

@@ -139,13 +139,20 @@ void forEachGradientSlice(const Pool2DShape& shape, int64_t workPerSlice, const 
   });
 }
 
+// A window clipped to the image holds at most this many positions, however
+// large the window itself is (a huge window over heavy padding must not size
+// a buffer or a work estimate).
+int64_t maxWindowPositions(const Pool2DShape& shape) {
+  return std::min(shape.windowH, shape.inH) * std::min(shape.windowW, shape.inW);
+}
+
 }  // namespace
 
 void maxPool2dForward(const Pool2DShape& shape, const float* input, float* output) {
   const int64_t C = shape.channels, outH = shape.outH(), outW = shape.outW();
   const WindowMax windowMax = selectMaxKernels().max;
-  parallelFor(shape.batch * outH, grainFor(outW * C * shape.windowH * shape.windowW), [&](int64_t begin, int64_t end) {
-    std::vector<int64_t> offsets(static_cast<size_t>(shape.windowH * shape.windowW));
+  parallelFor(shape.batch * outH, grainFor(outW * C * maxWindowPositions(shape)), [&](int64_t begin, int64_t end) {
+    std::vector<int64_t> offsets(static_cast<size_t>(maxWindowPositions(shape)));
     for (int64_t row = begin; row < end; ++row) {
       const int64_t n = row / outH, oh = row % outH;
       const float* image = input + n * shape.inH * shape.inW * C;
@@ -165,13 +172,13 @@ void maxPool2dForward(const Pool2DShape& shape, const float* input, float* outpu
 void maxPool2dBackward(const Pool2DShape& shape, const float* input, const float* gradOutput, float* gradInput) {
   const int64_t C = shape.channels, outH = shape.outH(), outW = shape.outW();
   const int64_t pixels = shape.inH * shape.inW;
-  const int64_t work = outH * outW * shape.windowH * shape.windowW * std::min(C, kChannelBlock);
+  const int64_t work = outH * outW * maxWindowPositions(shape) * std::min(C, kChannelBlock);
   const WindowMaxRoute windowMaxRoute = selectMaxKernels().route;
   forEachGradientSlice(shape, work, [&](int64_t n, int64_t c0, int64_t c1) {
     const float* image = input + n * pixels * C + c0;
     float* grad = gradInput + n * pixels * C;
     zeroChannelSlice(grad, pixels, C, c0, c1);
-    std::vector<int64_t> offsets(static_cast<size_t>(shape.windowH * shape.windowW));
+    std::vector<int64_t> offsets(static_cast<size_t>(maxWindowPositions(shape)));
     for (int64_t oh = 0; oh < outH; ++oh) {
       for (int64_t ow = 0; ow < outW; ++ow) {
         const int64_t positions = windowOffsets(shape, clipWindow(shape, oh, ow), C, offsets.data());
@@ -185,7 +192,7 @@ void maxPool2dBackward(const Pool2DShape& shape, const float* input, const float
 
 void avgPool2dForward(const Pool2DShape& shape, const float* input, float* output) {
   const int64_t C = shape.channels, outH = shape.outH(), outW = shape.outW();
-  forEachOutputRow(shape, outW * C * shape.windowH * shape.windowW, [&](int64_t n, int64_t oh, int64_t ow) {
+  forEachOutputRow(shape, outW * C * maxWindowPositions(shape), [&](int64_t n, int64_t oh, int64_t ow) {
     float* out = output + ((n * outH + oh) * outW + ow) * C;
     std::memset(out, 0, sizeof(float) * C);
     const ClippedWindow window = clipWindow(shape, oh, ow);
@@ -205,7 +212,7 @@ void avgPool2dForward(const Pool2DShape& shape, const float* input, float* outpu
 void avgPool2dBackward(const Pool2DShape& shape, const float* gradOutput, float* gradInput) {
   const int64_t C = shape.channels, outH = shape.outH(), outW = shape.outW();
   const int64_t pixels = shape.inH * shape.inW;
-  const int64_t work = outH * outW * shape.windowH * shape.windowW * std::min(C, kChannelBlock);
+  const int64_t work = outH * outW * maxWindowPositions(shape) * std::min(C, kChannelBlock);
   forEachGradientSlice(shape, work, [&](int64_t n, int64_t c0, int64_t c1) {
     const int64_t width = c1 - c0;
     float* grad = gradInput + n * pixels * C;

@@ -241,6 +241,14 @@ PlanSpec parseSpec(Napi::Env env, Napi::Object object) {
   return spec;
 }
 
+// The plan's buffers, roughly: parameters, gradients, optimizer state, and
+// each activation buffer with its gradient, for the maximum batch.
+int64_t nativeBytes(const Plan& plan) {
+  int64_t floats = 2 * plan.parameterCount() + plan.optimizerStateCount();
+  for (int64_t size : plan.spec().bufferSampleSizes) floats += 2 * size * plan.spec().maxBatch;
+  return floats * static_cast<int64_t>(sizeof(float));
+}
+
 struct PlanHandle {
   std::shared_ptr<Plan> plan;
   std::atomic<bool> busy{false};
@@ -352,7 +360,21 @@ class PlanWrap : public Napi::ObjectWrap<PlanWrap> {
     PlanSpec spec = parseSpec(info.Env(), specObject);
     handle_ = std::make_shared<PlanHandle>();
     try {
-      handle_->plan = std::make_shared<Plan>(std::move(spec));
+      // V8 cannot see the plan's native buffers (megabytes per plan), so it
+      // would collect dropped models only when the JS heap itself fills up,
+      // and a loop that builds models grows the RSS by hundreds of MB. The
+      // plan's size is reported while it lives; the deleter runs on this
+      // thread (the last owner is a finalizer, the Plan object or a job).
+      std::unique_ptr<Plan> plan = std::make_unique<Plan>(std::move(spec));
+      const int64_t bytes = nativeBytes(*plan);
+      napi_env env = info.Env();
+      handle_->plan = std::shared_ptr<Plan>(plan.release(), [env, bytes](Plan* owned) {
+        delete owned;
+        int64_t total = 0;
+        napi_adjust_external_memory(env, -bytes, &total);
+      });
+      int64_t total = 0;
+      napi_adjust_external_memory(env, bytes, &total);
     } catch (const std::invalid_argument& error) {
       throw Napi::Error::New(info.Env(), error.what());
     } catch (const std::bad_alloc&) {

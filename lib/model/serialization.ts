@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { layerFromConfig } from '../layers';
 import { input } from '../layers/core';
 import { SymbolicTensor } from '../layers/layer';
+import { topologicalOrder } from './graph';
 import { readSafetensors, writeSafetensors, writeFileAtomic } from '../io';
 import type { TensorMap } from '../io';
 import { optimizerFromConfig } from '../train/optimizers';
@@ -138,9 +139,26 @@ export async function loadModel(dir: string): Promise<Model> {
   }
   const output = tensors.get(saved.output);
   if (!modelInput || !output) throw invalid(jsonFile, 'the input or the output layer is missing');
+  const weightsFile = path.join(dir, saved.weights);
+  // model.json is untrusted: before any weight is allocated, the parameters it
+  // describes must be of the order of the weights file that is really there
+  // (a small mismatch is reported below, weight by weight, more helpfully).
+  let parameterCount = 0;
+  for (const node of topologicalOrder(output)) {
+    if (node.inputs.length === 0) continue;
+    for (const def of node.layer.paramDefs(node.inputs.map((i) => i.shape))) parameterCount += def.shape.reduce((a, b) => a * b, 1);
+  }
+  let weightsBytes: number;
+  try {
+    weightsBytes = fs.statSync(weightsFile).size;
+  } catch (error) {
+    throw invalid(weightsFile, `cannot read it (${(error as Error).message})`);
+  }
+  if (parameterCount * 4 > 2 * weightsBytes + 2 ** 20) {
+    throw invalid(jsonFile, `the layers describe ${parameterCount} parameters (${parameterCount * 4} bytes) but ${saved.weights} holds only ${weightsBytes} bytes`);
+  }
   const model = new Model({ inputs: modelInput, outputs: output, name: saved.name, seed: Number.isInteger(saved.seed) ? saved.seed : 0 });
 
-  const weightsFile = path.join(dir, saved.weights);
   const { tensors: stored } = readSafetensors(weightsFile);
   const weights = new Map<string, Float32Array>();
   for (const entry of model.weightEntries) {
@@ -154,7 +172,12 @@ export async function loadModel(dir: string): Promise<Model> {
   const extra = Object.keys(stored).filter((key) => key !== OPTIMIZER_STATE && !model.weightEntries.some((e) => e.key === key));
   if (extra.length) throw invalid(weightsFile, `unexpected tensors ${extra.slice(0, 5).join(', ')} that no layer of model.json owns`);
   model.setWeights(weights);
-  if (saved.training) {
+  if (saved.training !== undefined) {
+    const training = saved.training as unknown as Record<string, unknown>;
+    const optimizerEntry = training?.optimizer as Record<string, unknown> | undefined;
+    if (!optimizerEntry || typeof optimizerEntry.name !== 'string' || !optimizerEntry.config || typeof optimizerEntry.config !== 'object' || typeof training.loss !== 'string') {
+      throw invalid(jsonFile, "'training' must hold optimizer { name, config } and loss");
+    }
     const optimizer = optimizerFromConfig(saved.training.optimizer.name, saved.training.optimizer.config);
     model.compile({ optimizer, loss: saved.training.loss as LossName });
     const state = stored[OPTIMIZER_STATE];

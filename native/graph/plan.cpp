@@ -246,7 +246,6 @@ void Plan::validate() const {
 void Plan::forward(int64_t batch, bool training) {
   for (size_t i = 0; i < spec_.ops.size(); ++i) runForward(spec_.ops[i], batch, training, i);
   lastBatch_ = batch;
-  if (training) ++dropoutStep_;
 }
 
 void Plan::runForward(const OpSpec& op, int64_t batch, bool training, size_t opIndex) {
@@ -303,7 +302,9 @@ void Plan::runForward(const OpSpec& op, int64_t batch, bool training, size_t opI
     }
     case OpType::Dropout:
       if (training && op.rate > 0.0f) {
-        dropoutForward(outCount, op.rate, op.seed, dropoutStep_, in, out, opState_[opIndex].data());
+        // The mask of update k depends on (seed, k): a resumed model continues
+        // with exactly the masks the uninterrupted run would have drawn.
+        dropoutForward(outCount, op.rate, op.seed, static_cast<uint64_t>(updates_), in, out, opState_[opIndex].data());
       } else if (out != in) {
         std::memcpy(out, in, sizeof(float) * outCount);
       }

@@ -153,7 +153,6 @@ class Plan {
   AlignedBuffer<float> workspace_, scratch_, activationScratch_;
   int64_t updates_ = 0;
   int64_t lastBatch_ = 0;
-  uint64_t dropoutStep_ = 0;
 };
 
 const char* opTypeName(OpType type);

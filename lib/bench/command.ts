@@ -213,7 +213,17 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       key: peer.name,
       framework: peer.framework,
       backend: peer.backend,
-      run: async (workload, budget) => (await livePeerProcess(peer, { python: options.python })).measure({ ...workload, ...budget }, timeoutSeconds),
+      run: async (workload, budget) => {
+        const child = await livePeerProcess(peer, { python: options.python });
+        try {
+          return await child.measure({ ...workload, ...budget }, timeoutSeconds);
+        } catch (error) {
+          // A failed step can leave the runtime broken (a wasm abort poisons
+          // every later call): the next measurement gets a fresh process.
+          child.close();
+          throw error;
+        }
+      },
     });
   }
   const results: BenchResult[] = [];

@@ -12,6 +12,7 @@ requests with kiln's own measurements, so one process serves the whole run.
 PyTorch's defaults (oneDNN convolutions, its own thread pool) are left as is;
 only torch.set_num_threads follows the request.
 """
+import gc
 import json
 import re
 import resource
@@ -105,7 +106,23 @@ def rss_mb():
     return pages * resource.getpagesize() / 2**20
 
 
+def reset_peak_rss():
+    # Linux >= 4.0: 5 resets the high-water mark, so the peak covers one measurement.
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        pass
+
+
 def peak_rss_mb():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
@@ -120,6 +137,8 @@ def measure(request):
     steps = int(request.get("steps", 10))
     max_seconds = float(request.get("maxSeconds", 1e9))
     torch.set_num_threads(threads)
+    gc.collect()
+    reset_peak_rss()
     torch.manual_seed(int(request.get("seed", 0)))
 
     model = BUILDERS[name]()

@@ -6,6 +6,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { backend, setNumThreads } from '../backend';
 import { zoo } from '../model/zoo';
 import { sgd } from '../train/optimizers';
+import { collectGarbage, peakRssMB, resetPeakRss } from './memory';
 import { median, randomBatch, type StepBudget, type StepTimes, type Workload } from './workloads';
 
 const MiB = 2 ** 20;
@@ -13,6 +14,8 @@ const MiB = 2 ** 20;
 export async function runKiln(workload: Workload, budget: StepBudget): Promise<StepTimes> {
   const previousThreads = backend().threads;
   setNumThreads(workload.threads);
+  collectGarbage(); // frees the previous measurement's plan
+  resetPeakRss();
   try {
     const model = zoo[workload.model]({ seed: budget.seed });
     model.compile({ optimizer: sgd({ learningRate: 0.01, momentum: 0.9 }), loss: 'softmaxCrossEntropy' });
@@ -55,7 +58,7 @@ export async function runKiln(workload: Workload, budget: StepBudget): Promise<S
       steps: times.length,
       warmup,
       threads: backend().threads,
-      peakRssMB: (process.resourceUsage().maxRSS * 1024) / MiB,
+      peakRssMB: peakRssMB(),
       rssMB: rssAfter / MiB,
       rssGrowthMB: (rssAfter - rssBefore) / MiB,
       eventLoopDelayMs: { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) },

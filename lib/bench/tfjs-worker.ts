@@ -9,6 +9,7 @@
 // @tensorflow/tfjs is an optional dependency and has no type declarations we
 // compile against (the build must not depend on it), hence the loose typing.
 import { createInterface } from 'node:readline';
+import { peakRssMB, resetPeakRss } from './memory';
 import { CLASSES, INPUT_SHAPES, median, randomBatch, type ModelName, type PeerRequest, type StepTimes } from './workloads';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -80,6 +81,7 @@ function buildModel(tf: Tf, name: ModelName): Tf {
 }
 
 async function measure(tf: Tf, request: PeerRequest): Promise<StepTimes> {
+  resetPeakRss();
   const model = buildModel(tf, request.model);
   const [h, w, c] = INPUT_SHAPES[request.model];
   const { images, labels } = randomBatch(request.model, request.batch, request.seed);
@@ -130,7 +132,7 @@ async function measure(tf: Tf, request: PeerRequest): Promise<StepTimes> {
     steps: times.length,
     warmup,
     threads: currentThreads(),
-    peakRssMB: (process.resourceUsage().maxRSS * 1024) / MiB,
+    peakRssMB: peakRssMB(),
     rssMB,
   };
 }

@@ -33,6 +33,7 @@ Commands:
   train MODEL       train a reference model (lenet5, alexnet-s, resnet20) and report test accuracy
   evaluate DIR      evaluate a saved model on a dataset
   summary MODEL     print a model's layers, shapes, parameters, receptive fields and MACs
+  bench             training and inference throughput vs PyTorch and TensorFlow.js
   info              print the backend (ISA, threads, version)
 
 Run 'kiln <command> --help' for a command's options.`,
@@ -186,6 +187,11 @@ export async function main(argv: string[]): Promise<void> {
       return evaluate(rest);
     case 'summary':
       return summary(rest);
+    case 'bench': {
+      // Loaded on demand: the benchmark pulls in peers nobody else needs.
+      const { benchCommand } = await import('./bench/command');
+      return benchCommand(rest);
+    }
     case 'info':
       return void console.log(JSON.stringify(backend(), null, 2));
     case undefined:

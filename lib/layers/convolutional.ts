@@ -12,7 +12,7 @@ import {
   ReceptiveField,
   Shape,
 } from './layer';
-import { effectiveKernel, isPadding, outputSize, pair, Padding, resolvePads } from './padding';
+import { effectiveKernel, isPadding, outputSize, pair, Padding, resolvePads } from '../ops/padding';
 import { formatShape } from '../validate';
 
 export interface Conv2DConfig extends LayerConfig {

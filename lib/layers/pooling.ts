@@ -1,7 +1,7 @@
 // maxPooling2d / averagePooling2d over [H, W, C]; globalAveragePooling2d -> [C].
 // Padding never wins a max and is excluded from an average's count.
 import { Layer, LayerConfig, Lowered, LoweringContext, ReceptiveField, Shape } from './layer';
-import { isPadding, outputSize, pair, Padding, resolvePads } from './padding';
+import { isPadding, outputSize, pair, Padding, resolvePads } from '../ops/padding';
 import { formatShape } from '../validate';
 
 export interface Pooling2DConfig extends LayerConfig {

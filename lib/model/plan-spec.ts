@@ -1,38 +1,16 @@
 // The plan spec handed to the native Plan constructor (native/graph/plan.h).
 // Buffer sizes are per sample; the plan multiplies by its batch size.
 
+import type { Conv2DNativeOptions } from '../ops/conv';
+import type { Pool2dGeometry } from '../ops/pooling';
+
 export type PlanActivation = 'linear' | 'relu' | 'sigmoid' | 'tanh';
 
-export interface ConvGeometry {
-  inH: number;
-  inW: number;
-  inC: number;
-  outC: number;
-  kernelH: number;
-  kernelW: number;
-  strideH: number;
-  strideW: number;
-  padTop: number;
-  padBottom: number;
-  padLeft: number;
-  padRight: number;
-  dilationH: number;
-  dilationW: number;
-}
+/** A convolution's geometry without the batch (the plan sets it per call). */
+export type ConvGeometry = Omit<Conv2DNativeOptions, 'batch' | 'relu' | 'algorithm'>;
 
-export interface PoolGeometry {
-  inH: number;
-  inW: number;
-  channels: number;
-  windowH: number;
-  windowW: number;
-  strideH: number;
-  strideW: number;
-  padTop: number;
-  padBottom: number;
-  padLeft: number;
-  padRight: number;
-}
+/** A pooling window's geometry without the batch. */
+export type PoolGeometry = Omit<Pool2dGeometry, 'batch'>;
 
 export interface PlanOp {
   type:

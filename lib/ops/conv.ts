@@ -1,5 +1,6 @@
 // conv2d and its two gradients over NHWC tensors with HWIO filters, plus the
 // pure shape helpers (padding resolution, output shape) the layers reuse.
+import { samePads } from './padding';
 import { loadAddon } from '../native';
 import { Tensor, expectTensor } from '../tensor';
 import { argumentError, expectFloat32Array, expectShape, formatShape, rangeError } from '../validate';
@@ -77,15 +78,7 @@ export function resolvePadding(
   dilationW: number,
 ): [number, number, number, number] {
   if (padding === undefined || padding === 'valid') return [0, 0, 0, 0];
-  if (padding === 'same') {
-    const total = (size: number, kernel: number, stride: number, dilation: number) =>
-      Math.max((Math.ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0);
-    const totalH = total(inH, kernelH, strideH, dilationH);
-    const totalW = total(inW, kernelW, strideW, dilationW);
-    const top = Math.floor(totalH / 2);
-    const left = Math.floor(totalW / 2);
-    return [top, totalH - top, left, totalW - left];
-  }
+  if (padding === 'same') return [...samePads(inH, kernelH, strideH, dilationH), ...samePads(inW, kernelW, strideW, dilationW)];
   const validPad = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_INT;
   if (validPad(padding)) {
     const p = padding as number;

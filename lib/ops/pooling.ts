@@ -2,6 +2,7 @@
 // Window geometry (pool size, strides, padding) resolves in pure functions
 // (resolvePool2d, pool2dOutputShape) that the layer API shares for its shape
 // inference; the ops then call the native kernels.
+import { samePads } from './padding';
 import { loadAddon } from '../native';
 import { Tensor, expectTensor } from '../tensor';
 import { argumentError, expectInteger, formatShape, rangeError } from '../validate';
@@ -74,11 +75,7 @@ function pair(fn: string, argument: string, value: unknown): [number, number] {
   throw argumentError(fn, argument, 'a positive integer or [height, width]', value);
 }
 
-function samePadding(size: number, window: number, stride: number): [number, number] {
-  const out = Math.ceil(size / stride);
-  const total = Math.max((out - 1) * stride + window - size, 0);
-  return [Math.floor(total / 2), total - Math.floor(total / 2)];
-}
+const samePadding = (size: number, window: number, stride: number) => samePads(size, window, stride, 1);
 
 /** Resolves pool options for an input of height inH and width inW; throws if the window does not fit. */
 export function resolvePool2d(inH: number, inW: number, options: Pool2dOptions, fn = 'pool2d'): ResolvedPool2d {

@@ -11,7 +11,7 @@ export function effectiveKernel(kernel: number, dilation: number): number {
   return dilation * (kernel - 1) + 1;
 }
 
-function samePads(input: number, kernel: number, stride: number, dilation: number): [number, number] {
+export function samePads(input: number, kernel: number, stride: number, dilation: number): [number, number] {
   const out = Math.ceil(input / stride);
   const total = Math.max((out - 1) * stride + effectiveKernel(kernel, dilation) - input, 0);
   return [Math.floor(total / 2), total - Math.floor(total / 2)];

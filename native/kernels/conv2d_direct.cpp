@@ -570,6 +570,44 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   work.tileRows = balancedTile(work.segmentLength, kMaxTileRows[work.blocksPerGroup]);
   work.tilesPerSegment = ceilDiv(work.segmentLength, work.tileRows);
   const int64_t tasks = s.kernelH * work.segments * work.tilesPerSegment * work.groups;
+  // Split by images: each thread pads its own images one at a time into its
+  // own slot (hot in L2 for every filter tile) and sums into its own partial
+  // filter gradient (the first thread's is gradFilter itself); the partials
+  // are added in thread order, so the result is fixed for a thread count.
+  const int64_t slotFloats = roundUp16(paddedH(s) * paddedW(s) * s.inC);
+  const int64_t filterFloats = roundUp16(s.kernelH * s.kernelW * s.inC * s.outC);
+  const int64_t threads = std::min<int64_t>(numThreads(), s.batch);
+  if (threads > 1 && threads * (slotFloats + filterFloats) <= chunk * sourceFloatsPerImage(s)) {
+    const bool unpadded = isUnpadded(s);
+    const int64_t imageFloats = s.inH * s.inW * s.inC;
+    int used = 1;
+    parallelTasks(static_cast<int>(threads), [&](int task, int taskCount) {
+      if (task == 0) used = taskCount;
+      float* slot = source + task * (slotFloats + filterFloats);
+      DirectFilterGradient one = work;
+      one.images = 1;
+      one.gradFilter = task == 0 ? gradFilter : slot + slotFloats;
+      const int64_t first = s.batch * task / taskCount, last = s.batch * (task + 1) / taskCount;
+      for (int64_t img = first; img < last; ++img) {
+        if (unpadded) {
+          one.source = input + img * imageFloats;
+        } else {
+          padImageRows(s, input + img * imageFloats, 0, paddedH(s), slot);
+          one.source = slot;
+        }
+        one.gradOutput = gradOutput + img * outH * outW * s.outC;
+        one.accumulate = img == first ? 0 : 1;
+        conv2dDirectFilterGradientAvx512(one, 0, tasks);
+      }
+    });
+    const int64_t count = s.kernelH * s.kernelW * s.inC * s.outC;
+    for (int t = 1; t < used; ++t) {
+      const float* partial = source + t * (slotFloats + filterFloats) + slotFloats;
+      for (int64_t i = 0; i < count; ++i) gradFilter[i] += partial[i];
+    }
+    if (gradBias != nullptr) conv2dBiasGradient(s, gradOutput, gradBias, workspace);
+    return;
+  }
   for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
     const int64_t images = std::min(chunk, s.batch - n0);
     work.source = paddedSource(s, input + n0 * s.inH * s.inW * s.inC, images, source);

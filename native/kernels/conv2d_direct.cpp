@@ -577,7 +577,12 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   const int64_t slotFloats = roundUp16(paddedH(s) * paddedW(s) * s.inC);
   const int64_t filterFloats = roundUp16(s.kernelH * s.kernelW * s.inC * s.outC);
   const int64_t threads = std::min<int64_t>(numThreads(), s.batch);
-  if (threads > 1 && threads * (slotFloats + filterFloats) <= chunk * sourceFloatsPerImage(s)) {
+  // Only for small filters: one image per pass reloads and stores every
+  // tile's accumulators per image, which costs more than the copy saves once
+  // the filter outgrows L2 (AlexNet's 192- and 384-channel layers).
+  constexpr int64_t kMaxPerImageFilterFloats = int64_t(1) << 16;
+  if (threads > 1 && filterFloats <= kMaxPerImageFilterFloats &&
+      threads * (slotFloats + filterFloats) <= chunk * sourceFloatsPerImage(s)) {
     const bool unpadded = isUnpadded(s);
     const int64_t imageFloats = s.inH * s.inW * s.inC;
     int used = 1;

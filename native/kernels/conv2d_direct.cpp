@@ -89,48 +89,55 @@ bool isUnpadded(const Conv2DShape& s) {
 // An unpadded input is its own padded source: no copy.
 const float* paddedSource(const Conv2DShape& s, const float* input, int64_t images, float* dst);
 
+// One image's padded rows [firstRow, endRow) of the Hp x Wp x C source.
+void padImageRows(const Conv2DShape& s, const float* image, int64_t firstRow, int64_t endRow, float* dst) {
+  const int64_t Wp = paddedW(s), C = s.inC;
+  for (int64_t row = firstRow; row < endRow; ++row) {
+    const int64_t ih = row - s.padTop;
+    float* out = dst + row * Wp * C;
+    if (ih < 0 || ih >= s.inH) {
+      std::memset(out, 0, static_cast<size_t>(Wp * C) * sizeof(float));
+      continue;
+    }
+    std::memset(out, 0, static_cast<size_t>(s.padLeft * C) * sizeof(float));
+    std::memcpy(out + s.padLeft * C, image + ih * s.inW * C, static_cast<size_t>(s.inW * C) * sizeof(float));
+    std::memset(out + (s.padLeft + s.inW) * C, 0, static_cast<size_t>(s.padRight * C) * sizeof(float));
+  }
+}
+
 void padInput(const Conv2DShape& s, const float* input, int64_t images, float* dst) {
-  const int64_t Hp = paddedH(s), Wp = paddedW(s), C = s.inC;
+  const int64_t Hp = paddedH(s), imageFloats = Hp * paddedW(s) * s.inC;
   parallelFor(images * Hp, 8, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t img = row / Hp, ih = row % Hp - s.padTop;
-      float* out = dst + row * Wp * C;
-      if (ih < 0 || ih >= s.inH) {
-        std::memset(out, 0, static_cast<size_t>(Wp * C) * sizeof(float));
-        continue;
-      }
-      std::memset(out, 0, static_cast<size_t>(s.padLeft * C) * sizeof(float));
-      std::memcpy(out + s.padLeft * C, input + (img * s.inH + ih) * s.inW * C,
-                  static_cast<size_t>(s.inW * C) * sizeof(float));
-      std::memset(out + (s.padLeft + s.inW) * C, 0, static_cast<size_t>(s.padRight * C) * sizeof(float));
+    for (int64_t row = begin; row < end;) {
+      const int64_t img = row / Hp, last = std::min(end, (img + 1) * Hp);
+      padImageRows(s, input + img * s.inH * s.inW * s.inC, row - img * Hp, last - img * Hp, dst + img * imageFloats);
+      row = last;
     }
   });
 }
 
 // spread[img, q, r, :] = gradOutput[img, oh, ow, :] where q = oh*strideH +
 // (kH-1)*dilationH - padTop (likewise r), zero elsewhere.
-void spreadGradOutput(const Conv2DShape& s, const float* gradOutput, int64_t images, float* dst) {
+void spreadImage(const Conv2DShape& s, const float* gradOutput, float* dst) {
   const int64_t Hs = spreadH(s), Ws = spreadW(s), C = s.outC, outH = s.outH(), outW = s.outW();
   const int64_t offH = (s.kernelH - 1) * s.dilationH - s.padTop;
   const int64_t offW = (s.kernelW - 1) * s.dilationW - s.padLeft;
   const size_t pixelBytes = static_cast<size_t>(C) * sizeof(float);
-  parallelFor(images * Hs, 8, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t img = row / Hs, th = row % Hs - offH;
-      float* out = dst + row * Ws * C;
-      const int64_t oh = th / s.strideH;
-      if (th < 0 || th % s.strideH != 0 || oh >= outH) {
-        std::memset(out, 0, pixelBytes * static_cast<size_t>(Ws));
-        continue;
-      }
-      const float* src = gradOutput + (img * outH + oh) * outW * C;
-      for (int64_t r = 0; r < Ws; ++r) {
-        const int64_t tw = r - offW, ow = tw / s.strideW;
-        if (tw < 0 || tw % s.strideW != 0 || ow >= outW) std::memset(out + r * C, 0, pixelBytes);
-        else std::memcpy(out + r * C, src + ow * C, pixelBytes);
-      }
+  for (int64_t q = 0; q < Hs; ++q) {
+    const int64_t th = q - offH;
+    float* out = dst + q * Ws * C;
+    const int64_t oh = th / s.strideH;
+    if (th < 0 || th % s.strideH != 0 || oh >= outH) {
+      std::memset(out, 0, pixelBytes * static_cast<size_t>(Ws));
+      continue;
     }
-  });
+    const float* src = gradOutput + oh * outW * C;
+    for (int64_t r = 0; r < Ws; ++r) {
+      const int64_t tw = r - offW, ow = tw / s.strideW;
+      if (tw < 0 || tw % s.strideW != 0 || ow >= outW) std::memset(out + r * C, 0, pixelBytes);
+      else std::memcpy(out + r * C, src + ow * C, pixelBytes);
+    }
+  }
 }
 
 const float* paddedSource(const Conv2DShape& s, const float* input, int64_t images, float* dst) {
@@ -372,6 +379,45 @@ void runCorrelation(DirectCorrelation& work) {
     conv2dDirectCorrelateAvx512(work, begin, end);
   });
 }
+
+// The whole batch in one parallel pass: each thread takes a contiguous range
+// of (image, row tile, channel group) tasks and prepares the source of each
+// image it touches (padding or stride spreading) into its own slot of the
+// workspace just before use, while it is hot in L2, instead of a separate
+// parallel copy of a chunk of images followed by a barrier. The partition is
+// static and every output pixel gets the same tile whatever the thread count.
+template <typename Prepare>
+void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloats, float* slots,
+                       int64_t outputImageFloats, const Prepare& prepare) {
+  const int64_t tileRows = 1;
+  work.tileRows = tileRows;
+  const int64_t nb = blocksPerGroup(work.outC);
+  work.blocksPerGroup = nb;
+  work.groups = ceilDiv(ceilDiv(work.outC, 16), nb);
+  work.tileWidth = balancedTile(ceilDiv(work.outW, work.phaseW), kMaxTileWidth[nb]);
+  const int64_t perImage = work.outH * work.groups;
+  const int64_t total = batch * perImage;
+  float* const output = work.output;
+  parallelTasks(numThreads(), [&](int task, int taskCount) {
+    const int64_t begin = total * task / taskCount, end = total * (task + 1) / taskCount;
+    float* slot = slots + task * slotFloats;
+    for (int64_t t = begin; t < end;) {
+      const int64_t img = t / perImage, last = std::min(end, (img + 1) * perImage);
+      DirectCorrelation one = work;
+      one.source = prepare(img, slot);
+      one.images = 1;
+      one.output = output + img * outputImageFloats;
+      conv2dDirectCorrelateAvx512(one, t - img * perImage, last - img * perImage);
+      t = last;
+    }
+  });
+}
+
+// Per-thread slots fit in the chunk region (one-row tiles only, see runCorrelation) of the workspace.
+bool fitsPerImage(const Conv2DShape& s, const DirectCorrelation& work) {
+  return numThreads() <= imagesPerChunk(s) && !(work.phaseH == 1 && work.phaseW == 1 && work.outH > 1 &&
+                                                 blocksPerGroup(work.outC) >= 2 && 2 * work.outW <= kMaxTileWidth[2]);
+}
 #endif
 
 }  // namespace
@@ -404,7 +450,6 @@ void conv2dForwardDirect(const Conv2DShape& s, const float* input, const float* 
   for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
     const int64_t images = std::min(chunk, s.batch - n0);
     DirectCorrelation work{};
-    work.source = paddedSource(s, input + n0 * s.inH * s.inW * s.inC, images, source);
     work.images = images;
     work.sourceH = paddedH(s);
     work.sourceW = paddedW(s);
@@ -423,6 +468,18 @@ void conv2dForwardDirect(const Conv2DShape& s, const float* input, const float* 
     work.bias = bias;
     work.relu = activation == FusedActivation::Relu ? 1 : 0;
     work.phaseH = work.phaseW = 1;
+    if (n0 == 0 && fitsPerImage(s, work)) {
+      const int64_t imageFloats = s.inH * s.inW * s.inC;
+      const bool unpadded = isUnpadded(s);
+      correlatePerImage(work, s.batch, sourceFloatsPerImage(s), source, outH * outW * s.outC,
+                        [&](int64_t img, float* slot) -> const float* {
+                          if (unpadded) return input + img * imageFloats;
+                          padImageRows(s, input + img * imageFloats, 0, paddedH(s), slot);
+                          return slot;
+                        });
+      return;
+    }
+    work.source = paddedSource(s, input + n0 * s.inH * s.inW * s.inC, images, source);
     runCorrelation(work);
   }
 }
@@ -443,9 +500,7 @@ void conv2dBackwardDataDirect(const Conv2DShape& s, const float* gradOutput, con
   const int64_t chunk = imagesPerChunk(s), outH = s.outH(), outW = s.outW();
   for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
     const int64_t images = std::min(chunk, s.batch - n0);
-    spreadGradOutput(s, gradOutput + n0 * outH * outW * s.outC, images, source);
     DirectCorrelation work{};
-    work.source = source;
     work.images = images;
     work.sourceH = spreadH(s);
     work.sourceW = spreadW(s);
@@ -467,6 +522,20 @@ void conv2dBackwardDataDirect(const Conv2DShape& s, const float* gradOutput, con
     work.phaseW = s.strideW;
     work.offsetH = (s.kernelH - 1) * s.dilationH - s.padTop;
     work.offsetW = (s.kernelW - 1) * s.dilationW - s.padLeft;
+    if (n0 == 0 && fitsPerImage(s, work)) {
+      correlatePerImage(work, s.batch, sourceFloatsPerImage(s), source, s.inH * s.inW * s.inC,
+                        [&](int64_t img, float* slot) -> const float* {
+                          spreadImage(s, gradOutput + img * outH * outW * s.outC, slot);
+                          return slot;
+                        });
+      return;
+    }
+    parallelFor(images, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t img = begin; img < end; ++img) {
+        spreadImage(s, gradOutput + (n0 + img) * outH * outW * s.outC, source + img * spreadH(s) * spreadW(s) * s.outC);
+      }
+    });
+    work.source = source;
     runCorrelation(work);
   }
 }
@@ -501,6 +570,49 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   work.tileRows = balancedTile(work.segmentLength, kMaxTileRows[work.blocksPerGroup]);
   work.tilesPerSegment = ceilDiv(work.segmentLength, work.tileRows);
   const int64_t tasks = s.kernelH * work.segments * work.tilesPerSegment * work.groups;
+  // Split by images: each thread pads its own images one at a time into its
+  // own slot (hot in L2 for every filter tile) and sums into its own partial
+  // filter gradient (the first thread's is gradFilter itself); the partials
+  // are added in thread order, so the result is fixed for a thread count.
+  const int64_t slotFloats = roundUp16(paddedH(s) * paddedW(s) * s.inC);
+  const int64_t filterFloats = roundUp16(s.kernelH * s.kernelW * s.inC * s.outC);
+  const int64_t threads = std::min<int64_t>(numThreads(), s.batch);
+  // Only for small filters: one image per pass reloads and stores every
+  // tile's accumulators per image, which costs more than the copy saves once
+  // the filter outgrows L2 (AlexNet's 192- and 384-channel layers).
+  constexpr int64_t kMaxPerImageFilterFloats = int64_t(1) << 16;
+  if (threads > 1 && filterFloats <= kMaxPerImageFilterFloats &&
+      threads * (slotFloats + filterFloats) <= chunk * sourceFloatsPerImage(s)) {
+    const bool unpadded = isUnpadded(s);
+    const int64_t imageFloats = s.inH * s.inW * s.inC;
+    int used = 1;
+    parallelTasks(static_cast<int>(threads), [&](int task, int taskCount) {
+      if (task == 0) used = taskCount;
+      float* slot = source + task * (slotFloats + filterFloats);
+      DirectFilterGradient one = work;
+      one.images = 1;
+      one.gradFilter = task == 0 ? gradFilter : slot + slotFloats;
+      const int64_t first = s.batch * task / taskCount, last = s.batch * (task + 1) / taskCount;
+      for (int64_t img = first; img < last; ++img) {
+        if (unpadded) {
+          one.source = input + img * imageFloats;
+        } else {
+          padImageRows(s, input + img * imageFloats, 0, paddedH(s), slot);
+          one.source = slot;
+        }
+        one.gradOutput = gradOutput + img * outH * outW * s.outC;
+        one.accumulate = img == first ? 0 : 1;
+        conv2dDirectFilterGradientAvx512(one, 0, tasks);
+      }
+    });
+    const int64_t count = s.kernelH * s.kernelW * s.inC * s.outC;
+    for (int t = 1; t < used; ++t) {
+      const float* partial = source + t * (slotFloats + filterFloats) + slotFloats;
+      for (int64_t i = 0; i < count; ++i) gradFilter[i] += partial[i];
+    }
+    if (gradBias != nullptr) conv2dBiasGradient(s, gradOutput, gradBias, workspace);
+    return;
+  }
   for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
     const int64_t images = std::min(chunk, s.batch - n0);
     work.source = paddedSource(s, input + n0 * s.inH * s.inW * s.inC, images, source);

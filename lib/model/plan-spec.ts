@@ -77,7 +77,8 @@ export interface NativePlan {
   gradients(): Float32Array;
   optimizerState(): Float32Array;
   paramOffsets(): number[];
-  trainStep(images: Float32Array, labels: Int32Array | null, targets: Float32Array | null, count: number, learningRate: number): Promise<{ loss: number; correct: number }>;
+  /** skipped: the update was not applied (non-finite loss or gradient). */
+  trainStep(images: Float32Array, labels: Int32Array | null, targets: Float32Array | null, count: number, learningRate: number): Promise<{ loss: number; correct: number; skipped: boolean }>;
   computeGradients(images: Float32Array, labels: Int32Array | null, targets: Float32Array | null, count: number): Promise<{ loss: number; correct: number }>;
   evaluate(images: Float32Array, labels: Int32Array | null, targets: Float32Array | null, count: number): Promise<{ loss: number; correct: number }>;
   predict(images: Float32Array, count: number, output: Float32Array): Promise<unknown>;

@@ -23,8 +23,13 @@ export interface FitOptions {
   signal?: AbortSignal;
   /** 0 silent, 1 progress bar on a TTY (a line per epoch otherwise), 2 a line per epoch. */
   verbose?: number;
-  /** What to do when the loss becomes NaN or infinite: throw (default) or stop quietly. */
-  onNonFinite?: 'throw' | 'stop';
+  /**
+   * When a step's loss or gradients are NaN or infinite, its update is never
+   * applied (the weights stay the last good ones); then 'throw' (default)
+   * rejects with the epoch, step and first affected weight, 'stop' ends
+   * training quietly, and 'skip' drops that batch and goes on.
+   */
+  onNonFinite?: 'throw' | 'stop' | 'skip';
   /**
    * Epochs already done (Keras' initialEpoch): training runs epochs
    * initialEpoch + 1 .. epochs, with the same shuffling order those epochs
@@ -46,6 +51,14 @@ function positiveInteger(argument: string, value: unknown, fallback: number): nu
     throw new TypeError(`kiln.fit: expected a positive integer for '${argument}' but received ${JSON.stringify(value)}`);
   }
   return value;
+}
+
+/** The first weight whose gradient (from the last step) is not finite. */
+function firstNonFiniteGradient(model: Model): string | undefined {
+  for (const [key, values] of model.getGradients()) {
+    if (!values.every(Number.isFinite)) return key;
+  }
+  return undefined;
 }
 
 /** The key of the first non-finite weight, or undefined when all are finite. */
@@ -111,6 +124,7 @@ export async function fit(model: Model, data: TrainingData, options: FitOptions)
     let correct = 0;
     let seen = 0;
     let step = 0;
+    let skipped = 0;
     for (const batch of gatherBatches(train, batchSize, order)) {
       if (options.signal?.aborted) break;
       const lr = model.learningRateAt(plan.updateCount());
@@ -118,12 +132,26 @@ export async function fit(model: Model, data: TrainingData, options: FitOptions)
       // A finite loss can hide blown-up weights (a ReLU maps NaN to 0), so the
       // weights are checked too: one pass summing in doubles, which is
       // non-finite exactly when some float32 weight is.
-      const blownUp = Number.isFinite(result.loss) ? nonFiniteWeight(model, arena) : undefined;
-      if (!Number.isFinite(result.loss) || blownUp) {
-        const message = blownUp
-          ? `kiln.fit: weight '${blownUp}' became NaN or infinite at epoch ${epoch}, step ${step + 1} (loss ${result.loss}, learning rate ${lr}); lower the learning rate or check the data`
-          : `kiln.fit: the loss became ${result.loss} at epoch ${epoch}, step ${step + 1} (learning rate ${lr}); lower the learning rate or check the data`;
-        if ((options.onNonFinite ?? 'throw') === 'throw') throw new Error(message);
+      const onNonFinite = options.onNonFinite ?? 'throw';
+      if (result.skipped) {
+        const gradient = firstNonFiniteGradient(model);
+        const what = Number.isFinite(result.loss) ? `the gradient of '${gradient}' became NaN or infinite` : `the loss became ${result.loss}`;
+        const where = gradient && !Number.isFinite(result.loss) ? `, first non-finite gradient: '${gradient}'` : '';
+        const message = `kiln.fit: ${what} at epoch ${epoch}, step ${step + 1} (learning rate ${lr}${where}); the update was not applied. Lower the learning rate or check the data`;
+        if (onNonFinite === 'skip') {
+          skipped++;
+          continue;
+        }
+        if (onNonFinite === 'throw') throw new Error(message);
+        if (verbose) process.stderr.write(message + '\n');
+        model.stopTraining = true;
+        break;
+      }
+      const blownUp = nonFiniteWeight(model, arena);
+      if (blownUp) {
+        // A finite update overflowed: it cannot be undone, so even 'skip' stops.
+        const message = `kiln.fit: weight '${blownUp}' became NaN or infinite at epoch ${epoch}, step ${step + 1} (loss ${result.loss}, learning rate ${lr}); lower the learning rate or check the data`;
+        if (onNonFinite === 'throw') throw new Error(message);
         if (verbose) process.stderr.write(message + '\n');
         model.stopTraining = true;
         break;
@@ -141,6 +169,7 @@ export async function fit(model: Model, data: TrainingData, options: FitOptions)
         for (const callback of callbacks) await callback.onBatchEnd?.(step, logs);
       }
     }
+    if (skipped > 0 && verbose) process.stderr.write(`kiln.fit: epoch ${epoch}: skipped ${skipped} batch(es) whose loss or gradients were not finite\n`);
     // An epoch cut short by the signal is not an epoch: nothing is recorded.
     if (seen === 0 || options.signal?.aborted) break;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;

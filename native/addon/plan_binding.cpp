@@ -303,6 +303,7 @@ class PlanJob : public Napi::AsyncWorker {
     Napi::Object result = Napi::Object::New(env);
     result.Set("loss", result_.loss);
     result.Set("correct", static_cast<double>(result_.correct));
+    result.Set("skipped", result_.skipped);
     deferred_.Resolve(result);
   }
 

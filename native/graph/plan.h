@@ -84,6 +84,9 @@ struct PlanSpec {
 struct StepResult {
   double loss = 0.0;
   int64_t correct = 0;
+  // trainStep only: the update was not applied because the loss or a
+  // gradient was NaN or infinite (the weights stay the last good ones).
+  bool skipped = false;
 };
 
 class Plan {

@@ -108,10 +108,16 @@ t.test('a non-finite loss stops fit naming the epoch and step', async (t) => {
     m.compile({ optimizer: 'adam', loss: 'softmaxCrossEntropy' });
     return m;
   };
-  await t.rejects(linear().fit({ x: poisoned, y }, { ...options, shuffle: false, epochs: 2 }), /kiln.fit: the loss became NaN at epoch 1, step 2 /);
+  await t.rejects(linear().fit({ x: poisoned, y }, { ...options, shuffle: false, epochs: 2 }), /kiln.fit: the loss became NaN at epoch 1, step 2 \(learning rate [\d.e-]+, first non-finite gradient: 'out\/kernel'\); the update was not applied/);
   const history = await linear().fit({ x: poisoned, y }, { ...options, shuffle: false, epochs: 3, onNonFinite: 'stop' });
   t.ok(history.stoppedEarly, "onNonFinite: 'stop' ends training quietly");
   t.ok(history.epoch.length <= 1, 'training stopped in the poisoned epoch');
+  // 'skip' drops the poisoned batch (its update is never applied) and goes on.
+  const skipping = linear();
+  const skippedHistory = await skipping.fit({ x: poisoned, y }, { ...options, shuffle: false, epochs: 3, onNonFinite: 'skip' });
+  t.same(skippedHistory.epoch, [1, 2, 3], "onNonFinite: 'skip' trains every epoch");
+  t.equal(skipping.updates, 3, 'one update per epoch: the poisoned batch of 8 was skipped each time');
+  t.ok([...skipping.getWeights().values()].every((w) => w.every(Number.isFinite)), 'the weights stay finite');
 
   // A huge learning rate: the loss or the weights overflow within a few steps.
   const wild = build('plain', 'sgd');

@@ -122,3 +122,21 @@ t.test('activations returns the feature maps of named layers', async (t) => {
   await t.rejects(fused.activations(x, ['bn']), /layer 'bn' is fused with 'act' in the compiled plan/);
   t.same((await fused.activations(x, ['act'])).get('act')!.shape, [2, 2, 2, 2]);
 });
+
+t.test('one-hot targets with categorical cross-entropy train like integer labels', async (t) => {
+  const { x, y } = data(24, 9);
+  const oneHot = new Float32Array(24 * 3);
+  y.forEach((label, i) => (oneHot[i * 3 + label] = 1));
+  const sparse = small(4);
+  sparse.compile({ optimizer: sgd({ learningRate: 0.3 }), loss: 'sparseCategoricalCrossentropy' });
+  const dense = small(4);
+  dense.compile({ optimizer: sgd({ learningRate: 0.3 }), loss: 'categoricalCrossentropy' });
+  const a = await sparse.fit({ x, y }, { epochs: 5, batchSize: 8, verbose: 0 });
+  const b = await dense.fit({ x, y: new Tensor(oneHot, [24, 3]) }, { epochs: 5, batchSize: 8, verbose: 0 });
+  for (let epoch = 0; epoch < 5; epoch++) {
+    t.ok(Math.abs(a.history.loss[epoch] - b.history.loss[epoch]) < 1e-5, `epoch ${epoch + 1}: same loss ${a.history.loss[epoch]} vs ${b.history.loss[epoch]}`);
+    t.equal(a.history.accuracy[epoch], b.history.accuracy[epoch]);
+  }
+  t.ok(b.history.loss[4] < b.history.loss[0]);
+  await t.rejects(dense.fit({ x, y: new Tensor(oneHot.subarray(0, 30), [10, 3]) }, { verbose: 0 }), /expected targets of shape \[24, 3\]/);
+});

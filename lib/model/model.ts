@@ -357,7 +357,7 @@ export class Model {
         return node;
       });
       const plan = this.ensurePlan(samples.count, false);
-      await plan.evaluate(samples.images, null, null, samples.count);
+      await plan.evaluate(samples.images, null, null, samples.count, true);
       const result = new Map<string, Tensor>();
       for (const node of nodes) {
         const buffer = this.planOutputBuffers.get(node.id);

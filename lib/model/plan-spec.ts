@@ -80,7 +80,8 @@ export interface NativePlan {
   /** skipped: the update was not applied (non-finite loss or gradient). */
   trainStep(images: Float32Array, labels: Int32Array | null, targets: Float32Array | null, count: number, learningRate: number): Promise<{ loss: number; correct: number; skipped: boolean }>;
   computeGradients(images: Float32Array, labels: Int32Array | null, targets: Float32Array | null, count: number): Promise<{ loss: number; correct: number }>;
-  evaluate(images: Float32Array, labels: Int32Array | null, targets: Float32Array | null, count: number): Promise<{ loss: number; correct: number }>;
+  /** exact: keep every buffer (no batch norm folded into its convolution). */
+  evaluate(images: Float32Array, labels: Int32Array | null, targets: Float32Array | null, count: number, exact?: boolean): Promise<{ loss: number; correct: number }>;
   predict(images: Float32Array, count: number, output: Float32Array): Promise<unknown>;
   readBuffer(buffer: number, output: Float32Array): void;
   updateCount(): number;

@@ -271,6 +271,8 @@ class PlanJob : public Napi::AsyncWorker {
 
   Napi::Promise promise() { return deferred_.Promise(); }
   void keepOutput(Napi::Float32Array output) { output_ = Napi::Persistent(output); }
+  // Evaluate without folding batch norms into convolutions (every buffer kept).
+  void setExact(bool exact) { exact_ = exact; }
 
   void Execute() override {
     try {
@@ -281,7 +283,7 @@ class PlanJob : public Napi::AsyncWorker {
       switch (kind_) {
         case JobKind::Train: result_ = plan.trainStep(batch_, images, labels, targets, learningRate_); break;
         case JobKind::Gradients: result_ = plan.computeGradients(batch_, images, labels, targets); break;
-        case JobKind::Evaluate:
+        case JobKind::Evaluate: result_ = plan.evaluate(batch_, images, labels, targets, exact_); break;
         case JobKind::Predict: result_ = plan.evaluate(batch_, images, labels, targets); break;
       }
     } catch (const std::exception& error) {
@@ -334,6 +336,7 @@ class PlanJob : public Napi::AsyncWorker {
   std::vector<int32_t> labels_;
   std::vector<float> targets_;
   float learningRate_;
+  bool exact_ = false;
   StepResult result_;
   Napi::Reference<Napi::Float32Array> output_;
 };
@@ -480,6 +483,7 @@ class PlanWrap : public Napi::ObjectWrap<PlanWrap> {
 
   Napi::Value evaluate(const Napi::CallbackInfo& info) {
     PlanJob* job = makeJob(info, "Plan.evaluate", JobKind::Evaluate, 0.0f);
+    job->setExact(info.Length() > 4 && info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value());
     job->Queue();
     return job->promise();
   }

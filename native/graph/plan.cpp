@@ -117,6 +117,60 @@ Plan::Plan(PlanSpec spec) : spec_(std::move(spec)) {
     }
   }
   workspace_.resize(static_cast<size_t>(workspaceFloats));
+
+  // Inference folding: a batch norm whose input is a linear convolution read
+  // by nothing else. The folded filter and bias live in the conv's op state.
+  std::vector<int> readers(bufferCount, 0);
+  for (const OpSpec& op : spec_.ops) {
+    for (int input : op.inputs) ++readers[input];
+  }
+  foldInto_.assign(spec_.ops.size(), -1);
+  foldedAway_.assign(spec_.ops.size(), false);
+  for (size_t j = 0; j < spec_.ops.size(); ++j) {
+    const OpSpec& norm = spec_.ops[j];
+    if (norm.type != OpType::BatchNorm) continue;
+    for (size_t i = 0; i < j; ++i) {
+      const OpSpec& conv = spec_.ops[i];
+      if (conv.type != OpType::Conv2D || conv.output != norm.inputs[0]) continue;
+      if (conv.activation != Activation::Linear || readers[conv.output] != 1 || conv.output == spec_.outputBuffer) break;
+      foldInto_[i] = static_cast<int>(j);
+      foldedAway_[j] = true;
+      const Conv2DShape& s = conv.conv;
+      opState_[i].resize(static_cast<size_t>(s.kernelH * s.kernelW * s.inC * s.outC + s.outC));
+      break;
+    }
+  }
+}
+
+void Plan::runFoldedConvolution(const OpSpec& conv, const OpSpec& norm, int64_t batch, size_t convIndex) {
+  // y = gamma * (conv(x) + b - mean) / sqrt(var + eps) + beta
+  //   = conv'(x) + b', with W'[.., c] = W[.., c] * scale[c] and
+  //   b'[c] = (b[c] - mean[c]) * scale[c] + beta[c], scale = gamma / sqrt(var + eps).
+  const Conv2DShape& s = conv.conv;
+  const int64_t outC = s.outC;
+  const int64_t rows = s.kernelH * s.kernelW * s.inC;
+  float* filter = opState_[convIndex].data();
+  float* bias = filter + rows * outC;
+  const float* gamma = param(norm, 0);
+  const float* beta = param(norm, 1);
+  const float* mean = param(norm, 2);
+  const float* variance = param(norm, 3);
+  const float* convBias = conv.params.size() > 1 ? param(conv, 1) : nullptr;
+  float* scale = bias;  // computed in place, then turned into the bias
+  for (int64_t c = 0; c < outC; ++c) scale[c] = gamma[c] / std::sqrt(variance[c] + norm.epsilon);
+  const float* weights = param(conv, 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < outC; ++c) filter[r * outC + c] = weights[r * outC + c] * scale[c];
+  }
+  for (int64_t c = 0; c < outC; ++c) bias[c] = ((convBias ? convBias[c] : 0.0f) - mean[c]) * scale[c] + beta[c];
+  Conv2DShape shape = s;
+  shape.batch = batch;
+  float* out = value(norm.output);
+  const FusedActivation fused = fusedFor(norm.activation);
+  conv2dForward(shape, value(conv.inputs[0]), filter, bias, fused, out, workspace_.data());
+  if (norm.activation != Activation::Linear && fused == FusedActivation::None) {
+    activationForward(norm.activation, batch * spec_.bufferSampleSizes[norm.output], out, out);
+  }
 }
 
 void Plan::validate() const {
@@ -244,7 +298,15 @@ void Plan::validate() const {
 }
 
 void Plan::forward(int64_t batch, bool training) {
-  for (size_t i = 0; i < spec_.ops.size(); ++i) runForward(spec_.ops[i], batch, training, i);
+  const bool fold = folding_ && !training;
+  for (size_t i = 0; i < spec_.ops.size(); ++i) {
+    if (fold && foldedAway_[i]) continue;
+    if (fold && foldInto_[i] >= 0) {
+      runFoldedConvolution(spec_.ops[i], spec_.ops[foldInto_[i]], batch, i);
+      continue;
+    }
+    runForward(spec_.ops[i], batch, training, i);
+  }
   lastBatch_ = batch;
 }
 
@@ -556,7 +618,9 @@ StepResult Plan::trainStep(int64_t batch, const float* images, const int32_t* la
   return result;
 }
 
-StepResult Plan::evaluate(int64_t batch, const float* images, const int32_t* labels, const float* targets) {
+StepResult Plan::evaluate(int64_t batch, const float* images, const int32_t* labels, const float* targets,
+                          bool exact) {
+  folding_ = !exact;
   if (images != inputBuffer()) std::memcpy(inputBuffer(), images, sizeof(float) * batch * inputSize());
   forward(batch, false);
   if (labels == nullptr && targets == nullptr) return StepResult();

@@ -115,7 +115,12 @@ class Plan {
   // Forward + loss + backward only: gradients() then holds d(loss)/d(params).
   StepResult computeGradients(int64_t batch, const float* images, const int32_t* labels, const float* targets);
   // Inference-mode forward; loss and accuracy when labels or targets are given.
-  StepResult evaluate(int64_t batch, const float* images, const int32_t* labels, const float* targets);
+  // Unless `exact`, a batch norm that alone reads a convolution's output is
+  // folded into that convolution's weights (one pass instead of three); then
+  // the convolution's own output buffer is not written. `exact` keeps every
+  // buffer (feature maps).
+  StepResult evaluate(int64_t batch, const float* images, const int32_t* labels, const float* targets,
+                      bool exact = false);
   // Inference-mode forward; copies the output buffer to `outputs`.
   void predict(int64_t batch, const float* images, float* outputs);
   // Copies a buffer's activations of the last forward pass (first `batch` samples).
@@ -134,6 +139,8 @@ class Plan {
   void backward(int64_t batch);
   void applyUpdate(float learningRate);
   void runForward(const OpSpec& op, int64_t batch, bool training, size_t opIndex);
+  // Inference: convolution `conv` with batch norm `norm` folded into it.
+  void runFoldedConvolution(const OpSpec& conv, const OpSpec& norm, int64_t batch, size_t convIndex);
   void runBackward(const OpSpec& op, int64_t batch, size_t opIndex);
   float* param(const OpSpec& op, int which) { return parameters_.data() + paramOffsets_[op.params[which]]; }
   float* paramGrad(const OpSpec& op, int which) { return gradients_.data() + paramOffsets_[op.params[which]]; }
@@ -154,6 +161,9 @@ class Plan {
   std::vector<int> gradPending_;      // buffer whose scratch contribution awaits adding
   std::vector<AlignedBuffer<float>> opState_;   // per op: BN mean/invstd, dropout mask
   AlignedBuffer<float> workspace_, scratch_, activationScratch_;
+  std::vector<int> foldInto_;    // conv op -> the batch-norm op folded into it at inference, or -1
+  std::vector<bool> foldedAway_; // batch-norm ops done by their convolution at inference
+  bool folding_ = false;         // set for the current inference forward
   int64_t updates_ = 0;
   int64_t lastBatch_ = 0;
 };

@@ -140,3 +140,28 @@ t.test('one-hot targets with categorical cross-entropy train like integer labels
   t.ok(b.history.loss[4] < b.history.loss[0]);
   await t.rejects(dense.fit({ x, y: new Tensor(oneHot.subarray(0, 30), [10, 3]) }, { verbose: 0 }), /expected targets of shape \[24, 3\]/);
 });
+
+t.test('inference folds batch norm into the convolution before it, with the same results', async (t) => {
+  const input = L.input({ shape: [6, 6, 3] });
+  const conv = L.conv2d({ name: 'conv', filters: 5, kernelSize: 3, padding: 'same' }).apply(input);
+  const norm = L.batchNormalization({ name: 'bn', momentum: 0.5 }).apply(conv);
+  const relu = L.activation({ name: 'relu', activation: 'relu' }).apply(norm);
+  const plain = L.conv2d({ name: 'plain', filters: 4, kernelSize: 3, useBias: false }).apply(relu);
+  const norm2 = L.batchNormalization({ name: 'bn2', momentum: 0.5 }).apply(plain);
+  const out = L.dense({ name: 'out', units: 3 }).apply(L.flatten().apply(norm2));
+  const { model: makeModel } = await import('../../lib/model/model');
+  const m = makeModel({ inputs: input, outputs: out, seed: 3 });
+  m.compile({ optimizer: sgd({ learningRate: 0.05, momentum: 0.9 }), loss: 'softmaxCrossEntropy' });
+  const random = createRandom(12);
+  const x = new Tensor(Float32Array.from({ length: 10 * 108 }, () => random.nextFloat() * 2 - 1), [10, 6, 6, 3]);
+  const y = Int32Array.from({ length: 10 }, (_, i) => i % 3);
+  for (let step = 0; step < 5; step++) await m.trainOnBatch(x, y);
+  const folded = await m.predict(x);
+  const exact = (await m.activations(x, ['out'])).get('out')!;
+  let worst = 0;
+  folded.data.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - exact.data[i]) / (1 + Math.abs(exact.data[i])))));
+  t.ok(worst < 1e-4, `folded vs unfolded inference differ by at most ${worst}`);
+  const maps = await m.activations(x, ['conv', 'bn2']);
+  t.ok(maps.get('conv')!.data.some((v) => v !== 0), 'the convolution\'s own output is still there for feature maps');
+  t.same(maps.get('bn2')!.shape, [10, 4, 4, 4]);
+});

@@ -77,8 +77,11 @@ export interface NativePlan {
   gradients(): Float32Array;
   optimizerState(): Float32Array;
   paramOffsets(): number[];
-  /** skipped: the update was not applied (non-finite loss or gradient). */
-  trainStep(images: Float32Array, labels: Int32Array | null, targets: Float32Array | null, count: number, learningRate: number): Promise<{ loss: number; correct: number; skipped: boolean }>;
+  /**
+   * skipped: the update was not applied (non-finite loss or gradient);
+   * weightsNonFinite: it was applied and left a weight NaN or infinite.
+   */
+  trainStep(images: Float32Array, labels: Int32Array | null, targets: Float32Array | null, count: number, learningRate: number): Promise<{ loss: number; correct: number; skipped: boolean; weightsNonFinite: boolean }>;
   computeGradients(images: Float32Array, labels: Int32Array | null, targets: Float32Array | null, count: number): Promise<{ loss: number; correct: number }>;
   /** exact: keep every buffer (no batch norm folded into its convolution). */
   evaluate(images: Float32Array, labels: Int32Array | null, targets: Float32Array | null, count: number, exact?: boolean): Promise<{ loss: number; correct: number }>;

@@ -306,6 +306,7 @@ class PlanJob : public Napi::AsyncWorker {
     result.Set("loss", result_.loss);
     result.Set("correct", static_cast<double>(result_.correct));
     result.Set("skipped", result_.skipped);
+    result.Set("weightsNonFinite", result_.weightsNonFinite);
     deferred_.Resolve(result);
   }
 

@@ -606,15 +606,13 @@ StepResult Plan::trainStep(int64_t batch, const float* images, const int32_t* la
   StepResult result = computeGradients(batch, images, labels, targets);
   // An update computed from a non-finite loss or gradient would poison every
   // weight it touches; it is dropped instead, and the caller decides whether
-  // to stop or go on. The check is one pass over the gradients.
-  double gradientSum = 0.0;
-  const float* gradients = gradients_.data();
-  for (int64_t i = 0; i < trainableParams_; ++i) gradientSum += gradients[i];
-  if (!std::isfinite(result.loss) || !std::isfinite(gradientSum)) {
+  // to stop or go on. Each check is one vectorised pass over the arena.
+  if (!std::isfinite(result.loss) || !allFinite(trainableParams_, gradients_.data())) {
     result.skipped = true;
     return result;
   }
   applyUpdate(learningRate);
+  result.weightsNonFinite = !allFinite(trainableParams_, parameters_.data());
   return result;
 }
 

@@ -87,6 +87,9 @@ struct StepResult {
   // trainStep only: the update was not applied because the loss or a
   // gradient was NaN or infinite (the weights stay the last good ones).
   bool skipped = false;
+  // trainStep only: the update was applied but left a weight NaN or infinite
+  // (a finite but huge update overflowed); it cannot be undone.
+  bool weightsNonFinite = false;
 };
 
 class Plan {

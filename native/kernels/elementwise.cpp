@@ -91,3 +91,23 @@ void scale(int64_t count, float alpha, float* data) {
 }
 
 }  // namespace kiln
+
+namespace kiln {
+
+bool allFinite(int64_t count, const float* data) {
+  // x * 0 is 0 for every finite x and NaN otherwise, so the lanes stay 0
+  // (never overflow) until a non-finite value arrives. Sixteen independent
+  // lanes let the compiler vectorise without reordering any sum.
+  constexpr int kLanes = 16;
+  float lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= count; i += kLanes) {
+    for (int j = 0; j < kLanes; ++j) lanes[j] += data[i + j] * 0.0f;
+  }
+  for (; i < count; ++i) lanes[0] += data[i] * 0.0f;
+  float total = 0.0f;
+  for (int j = 0; j < kLanes; ++j) total += lanes[j];
+  return total == 0.0f;
+}
+
+}  // namespace kiln

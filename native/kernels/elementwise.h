@@ -25,5 +25,7 @@ void add(int64_t count, const float* a, const float* b, float* out);
 void axpy(int64_t count, float alpha, const float* x, float* y);
 // data *= alpha.
 void scale(int64_t count, float alpha, float* data);
+// True when no value is NaN or infinite.
+bool allFinite(int64_t count, const float* data);
 
 }  // namespace kiln

@@ -1,5 +1,5 @@
 // conv2d.h's entry points: choose a path per call from the shape and
-// activeIsa(). Layouts as in conv2d.h (NHWC / HWIO). With AVX-512 the direct
+// activeIsa(). Layouts as in conv2d.h (NHWC / HWIO). With AVX-512 or AVX2 the direct
 // kernels take every shape except the pointwise (1x1, stride 1, unpadded) one,
 // which is a plain GEMM; im2col + GEMM is the general path otherwise.
 #include <algorithm>

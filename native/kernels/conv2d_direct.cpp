@@ -1,9 +1,11 @@
 // Portable half of the direct convolution path: weight repacking, zero-padded
-// source buffers and threading; the arithmetic is in conv2d_direct_avx512.cpp.
+// source buffers and threading; the arithmetic is in conv2d_direct_avx512.cpp
+// and conv2d_direct_avx2.cpp.
 //
 // Workspace: [packed weights][source chunk]. Packed weights are
-// [blocks of 16 output channels][kH][kW][source channels][16] (zero-filled past
-// the last channel) so one aligned load gives 16 output channels of one tap.
+// [blocks of L output channels][kH][kW][source channels][L] (zero-filled past
+// the last channel; L = 16 for AVX-512, 8 for AVX2) so one aligned load gives
+// L output channels of one tap.
 // The source chunk holds a few whole images, zero-padded so the kernels need
 // no bounds checks:
 //   forward, backward filter: input padded by padTop/Bottom/Left/Right;
@@ -22,9 +24,20 @@ namespace kiln {
 namespace {
 
 constexpr int64_t kSourceChunkFloats = int64_t(1) << 18;  // 1 MiB: stays in L2 across filter-gradient tiles
-constexpr int64_t kMaxBlocksPerGroup = 4;
-constexpr int64_t kMaxTileWidth[5] = {0, 28, 14, 8, 6};
-constexpr int64_t kMaxTileRows[5] = {0, 24, 12, 8, 6};
+
+#if defined(__x86_64__)
+// Register-tile limits: 32 zmm registers for AVX-512, 16 ymm for AVX2 (see
+// the kernel files).
+constexpr DirectKernelSet kDirectKernelsAvx512{
+    16, 4, {0, 28, 14, 8, 6}, {0, 24, 12, 8, 6}, conv2dDirectCorrelateAvx512, conv2dDirectFilterGradientAvx512};
+constexpr DirectKernelSet kDirectKernelsAvx2{
+    8, 2, {0, 12, 6, 4, 2}, {0, 12, 6, 4, 2}, conv2dDirectCorrelateAvx2, conv2dDirectFilterGradientAvx2};
+
+const DirectKernelSet& kernels() { return activeIsa() == Isa::Avx512 ? kDirectKernelsAvx512 : kDirectKernelsAvx2; }
+int64_t lanes() { return kernels().lanes; }
+// The channel-planar kernels (few channels along the vector) exist for AVX-512 only.
+bool planarKernels() { return activeIsa() == Isa::Avx512; }
+#endif
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -50,32 +63,34 @@ int64_t imagesPerChunk(const Conv2DShape& s) {
 // Rounded to a whole cache line so the source chunk stays 64-byte aligned.
 int64_t packedRegionFloats(const Conv2DShape& s) { return ceilDiv(packedWeightFloats(s), 16) * 16; }
 
-void packForwardWeights(const Conv2DShape& s, const float* filter, float* packed) {
+// Blocks of L = lanes() output channels (the packed size above is computed
+// for 16, which bounds it for every L).
+void packForwardWeights(const Conv2DShape& s, const float* filter, float* packed, int64_t L) {
   const int64_t taps = s.kernelH * s.kernelW;
-  parallelFor(ceilDiv(s.outC, 16), 1, [&](int64_t begin, int64_t end) {
+  parallelFor(ceilDiv(s.outC, L), 1, [&](int64_t begin, int64_t end) {
     for (int64_t block = begin; block < end; ++block) {
-      float* dst = packed + block * taps * s.inC * 16;
-      const int64_t valid = std::min<int64_t>(16, s.outC - block * 16);
-      for (int64_t row = 0; row < taps * s.inC; ++row, dst += 16) {
-        const float* src = filter + row * s.outC + block * 16;
-        for (int64_t l = 0; l < 16; ++l) dst[l] = l < valid ? src[l] : 0.0f;
+      float* dst = packed + block * taps * s.inC * L;
+      const int64_t valid = std::min<int64_t>(L, s.outC - block * L);
+      for (int64_t row = 0; row < taps * s.inC; ++row, dst += L) {
+        const float* src = filter + row * s.outC + block * L;
+        for (int64_t l = 0; l < L; ++l) dst[l] = l < valid ? src[l] : 0.0f;
       }
     }
   });
 }
 
-// Flipped taps, channels swapped: packed[block of ci][kH-1-kh][kW-1-kw][co][ci%16].
-void packBackwardDataWeights(const Conv2DShape& s, const float* filter, float* packed) {
+// Flipped taps, channels swapped: packed[block of ci][kH-1-kh][kW-1-kw][co][ci%L].
+void packBackwardDataWeights(const Conv2DShape& s, const float* filter, float* packed, int64_t L) {
   const int64_t taps = s.kernelH * s.kernelW;
-  parallelFor(ceilDiv(s.inC, 16), 1, [&](int64_t begin, int64_t end) {
+  parallelFor(ceilDiv(s.inC, L), 1, [&](int64_t begin, int64_t end) {
     for (int64_t block = begin; block < end; ++block) {
-      const int64_t valid = std::min<int64_t>(16, s.inC - block * 16);
+      const int64_t valid = std::min<int64_t>(L, s.inC - block * L);
       for (int64_t tap = 0; tap < taps; ++tap) {
         const int64_t flipped = taps - 1 - tap;
-        float* dst = packed + (block * taps + tap) * s.outC * 16;
-        const float* src = filter + (flipped * s.inC + block * 16) * s.outC;
-        for (int64_t co = 0; co < s.outC; ++co, dst += 16) {
-          for (int64_t l = 0; l < 16; ++l) dst[l] = l < valid ? src[l * s.outC + co] : 0.0f;
+        float* dst = packed + (block * taps + tap) * s.outC * L;
+        const float* src = filter + (flipped * s.inC + block * L) * s.outC;
+        for (int64_t co = 0; co < s.outC; ++co, dst += L) {
+          for (int64_t l = 0; l < L; ++l) dst[l] = l < valid ? src[l * s.outC + co] : 0.0f;
         }
       }
     }
@@ -146,7 +161,11 @@ const float* paddedSource(const Conv2DShape& s, const float* input, int64_t imag
   return dst;
 }
 
-int64_t blocksPerGroup(int64_t channels) { return std::min(kMaxBlocksPerGroup, ceilDiv(channels, 16)); }
+#if defined(__x86_64__)
+int64_t blocksPerGroup(int64_t channels) {
+  return std::min(kernels().maxBlocksPerGroup, ceilDiv(channels, lanes()));
+}
+#endif
 
 int64_t balancedTile(int64_t length, int64_t maximum) { return ceilDiv(length, ceilDiv(length, maximum)); }
 
@@ -159,11 +178,15 @@ int64_t planarBackwardDataW(const Conv2DShape& s) {
   return std::max(spreadW(s), roundUp16(s.inW) + (s.kernelW - 1) * s.dilationW);
 }
 
-bool usePlanarForward(const Conv2DShape& s) { return s.outC <= kMaxPlanarChannels && s.strideW == 1; }
+#if defined(__x86_64__)
+bool usePlanarForward(const Conv2DShape& s) {
+  return planarKernels() && s.outC <= kMaxPlanarChannels && s.strideW == 1;
+}
 bool usePlanarBackwardData(const Conv2DShape& s) {
-  return s.inC <= kMaxPlanarChannels && s.strideH == 1 && s.strideW == 1;
+  return planarKernels() && s.inC <= kMaxPlanarChannels && s.strideH == 1 && s.strideW == 1;
 }
 bool usePlanarBackwardFilter(const Conv2DShape& s) { return usePlanarForward(s); }
+#endif
 
 int64_t planarFloatsPerImage(const Conv2DShape& s) {
   const int64_t forward = paddedH(s) * s.inC * planarForwardW(s);
@@ -362,21 +385,27 @@ void backwardDataStridedPointwise(const Conv2DShape& s, const float* gradOutput,
   runCorrelation(work);
 }
 
+// Narrow outputs (AlexNet's 7x7): one row reuses each weight vector for too
+// few pixels and the weights stream from L2; two rows of two blocks reuse it
+// 2 * outW times.
+bool usePairRows(const DirectCorrelation& work) {
+  return work.phaseH == 1 && work.phaseW == 1 && work.outH > 1 && blocksPerGroup(work.outC) >= 2 &&
+         2 * work.outW <= kernels().maxTileWidth[2];
+}
+
 void runCorrelation(DirectCorrelation& work) {
+  const DirectKernelSet& set = kernels();
   int64_t nb = blocksPerGroup(work.outC);
   work.tileRows = 1;
-  // Narrow outputs (AlexNet's 7x7): one row reuses each weight vector for
-  // too few pixels and the weights stream from L2; two rows of two blocks
-  // reuse it 2 * outW times.
-  if (work.phaseH == 1 && work.phaseW == 1 && work.outH > 1 && nb >= 2 && 2 * work.outW <= kMaxTileWidth[2]) {
+  if (usePairRows(work)) {
     nb = 2;
     work.tileRows = 2;
   }
   work.blocksPerGroup = nb;
-  work.groups = ceilDiv(ceilDiv(work.outC, 16), nb);
-  work.tileWidth = balancedTile(ceilDiv(work.outW, work.phaseW), kMaxTileWidth[nb] / work.tileRows);
+  work.groups = ceilDiv(ceilDiv(work.outC, set.lanes), nb);
+  work.tileWidth = balancedTile(ceilDiv(work.outW, work.phaseW), set.maxTileWidth[nb] / work.tileRows);
   parallelFor(work.images * ceilDiv(work.outH, work.tileRows) * work.groups, 1, [&](int64_t begin, int64_t end) {
-    conv2dDirectCorrelateAvx512(work, begin, end);
+    set.correlate(work, begin, end);
   });
 }
 
@@ -389,12 +418,12 @@ void runCorrelation(DirectCorrelation& work) {
 template <typename Prepare>
 void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloats, float* slots,
                        int64_t outputImageFloats, const Prepare& prepare) {
-  const int64_t tileRows = 1;
-  work.tileRows = tileRows;
+  const DirectKernelSet& set = kernels();
+  work.tileRows = 1;
   const int64_t nb = blocksPerGroup(work.outC);
   work.blocksPerGroup = nb;
-  work.groups = ceilDiv(ceilDiv(work.outC, 16), nb);
-  work.tileWidth = balancedTile(ceilDiv(work.outW, work.phaseW), kMaxTileWidth[nb]);
+  work.groups = ceilDiv(ceilDiv(work.outC, set.lanes), nb);
+  work.tileWidth = balancedTile(ceilDiv(work.outW, work.phaseW), set.maxTileWidth[nb]);
   const int64_t perImage = work.outH * work.groups;
   const int64_t total = batch * perImage;
   float* const output = work.output;
@@ -407,7 +436,7 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
       one.source = prepare(img, slot);
       one.images = 1;
       one.output = output + img * outputImageFloats;
-      conv2dDirectCorrelateAvx512(one, t - img * perImage, last - img * perImage);
+      set.correlate(one, t - img * perImage, last - img * perImage);
       t = last;
     }
   });
@@ -415,8 +444,7 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
 
 // Per-thread slots fit in the chunk region (one-row tiles only, see runCorrelation) of the workspace.
 bool fitsPerImage(const Conv2DShape& s, const DirectCorrelation& work) {
-  return numThreads() <= imagesPerChunk(s) && !(work.phaseH == 1 && work.phaseW == 1 && work.outH > 1 &&
-                                                 blocksPerGroup(work.outC) >= 2 && 2 * work.outW <= kMaxTileWidth[2]);
+  return numThreads() <= imagesPerChunk(s) && !usePairRows(work);
 }
 #endif
 
@@ -424,7 +452,7 @@ bool fitsPerImage(const Conv2DShape& s, const DirectCorrelation& work) {
 
 bool conv2dDirectAvailable(const Conv2DShape& s) {
 #if defined(__x86_64__)
-  return activeIsa() == Isa::Avx512 && s.kernelH * s.kernelW <= kMaxDirectTaps;
+  return (activeIsa() == Isa::Avx512 || activeIsa() == Isa::Avx2) && s.kernelH * s.kernelW <= kMaxDirectTaps;
 #else
   return false;
 #endif
@@ -445,7 +473,7 @@ void conv2dForwardDirect(const Conv2DShape& s, const float* input, const float* 
     forwardPlanar(s, input, filter, bias, activation, output, source);
     return;
   }
-  packForwardWeights(s, filter, packed);
+  packForwardWeights(s, filter, packed, lanes());
   const int64_t chunk = imagesPerChunk(s), outH = s.outH(), outW = s.outW();
   for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
     const int64_t images = std::min(chunk, s.batch - n0);
@@ -492,7 +520,7 @@ void conv2dBackwardDataDirect(const Conv2DShape& s, const float* gradOutput, con
     backwardDataPlanar(s, gradOutput, filter, gradInput, packed, source);
     return;
   }
-  packBackwardDataWeights(s, filter, packed);
+  packBackwardDataWeights(s, filter, packed, lanes());
   if (isStridedPointwise(s)) {
     backwardDataStridedPointwise(s, gradOutput, packed, gradInput);
     return;
@@ -565,9 +593,10 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   work.gradFilter = gradFilter;
   work.segmentLength = s.dilationW == 1 ? s.kernelW * s.inC : s.inC;
   work.segments = s.dilationW == 1 ? 1 : s.kernelW;
+  const DirectKernelSet& set = kernels();
   work.blocksPerGroup = blocksPerGroup(s.outC);
-  work.groups = ceilDiv(ceilDiv(s.outC, 16), work.blocksPerGroup);
-  work.tileRows = balancedTile(work.segmentLength, kMaxTileRows[work.blocksPerGroup]);
+  work.groups = ceilDiv(ceilDiv(s.outC, set.lanes), work.blocksPerGroup);
+  work.tileRows = balancedTile(work.segmentLength, set.maxTileRows[work.blocksPerGroup]);
   work.tilesPerSegment = ceilDiv(work.segmentLength, work.tileRows);
   const int64_t tasks = s.kernelH * work.segments * work.tilesPerSegment * work.groups;
   // Split by images: each thread pads its own images one at a time into its
@@ -602,7 +631,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
         }
         one.gradOutput = gradOutput + img * outH * outW * s.outC;
         one.accumulate = img == first ? 0 : 1;
-        conv2dDirectFilterGradientAvx512(one, 0, tasks);
+        set.filterGradient(one, 0, tasks);
       }
     });
     const int64_t count = s.kernelH * s.kernelW * s.inC * s.outC;
@@ -619,7 +648,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
     work.images = images;
     work.gradOutput = gradOutput + n0 * outH * outW * s.outC;
     work.accumulate = n0 == 0 ? 0 : 1;
-    parallelFor(tasks, 1, [&](int64_t begin, int64_t end) { conv2dDirectFilterGradientAvx512(work, begin, end); });
+    parallelFor(tasks, 1, [&](int64_t begin, int64_t end) { set.filterGradient(work, begin, end); });
   }
   if (gradBias != nullptr) conv2dBiasGradient(s, gradOutput, gradBias, workspace);
 }

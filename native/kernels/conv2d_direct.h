@@ -11,7 +11,8 @@ namespace kiln {
 // output[img, oh, ow, c] = act(bias[c] + sum over kh, kw, s of
 //   source[img, oh*strideH + kh*dilationH, ow*strideW + kw*dilationW, s] * weights)
 // where source is already zero-padded (no bounds checks in the kernel) and
-// packedWeights is [ceil(outC/16)][kH][kW][sourceC][16] (zero beyond outC).
+// packedWeights is [ceil(outC/L)][kH][kW][sourceC][L] (zero beyond outC), L
+// the kernel set's lanes (16 for AVX-512, 8 for AVX2).
 // Tasks: one per (img, oh, group of blocksPerGroup channel blocks).
 // A stride-spread source (backward data) has data only in rows r with
 // (r - offsetH) % phaseH == 0 (likewise columns); the kernel then skips the
@@ -105,7 +106,24 @@ struct PlanarCopy {
   int64_t dstH, dstW, rowOffset, columnOffset;
 };
 
+// One ISA's direct kernels and the register-tile limits the driver must
+// respect: lanes output channels per block (weights are packed in blocks of
+// `lanes`), at most maxBlocksPerGroup blocks per tile, and for NB blocks at
+// most maxTileWidth[NB] pixels (correlation) or maxTileRows[NB] filter rows
+// (filter gradient); two-row correlation tiles are allowed for NB <= 2 up to
+// half the one-row width.
+struct DirectKernelSet {
+  int64_t lanes;
+  int64_t maxBlocksPerGroup;
+  int64_t maxTileWidth[5];
+  int64_t maxTileRows[5];
+  void (*correlate)(const DirectCorrelation& work, int64_t firstTask, int64_t endTask);
+  void (*filterGradient)(const DirectFilterGradient& work, int64_t firstTask, int64_t endTask);
+};
+
 #if defined(__x86_64__)
+void conv2dDirectCorrelateAvx2(const DirectCorrelation& work, int64_t firstTask, int64_t endTask);
+void conv2dDirectFilterGradientAvx2(const DirectFilterGradient& work, int64_t firstTask, int64_t endTask);
 void conv2dToPlanarAvx512(const PlanarCopy& work, int64_t firstTask, int64_t endTask);
 void conv2dPlanarCorrelateAvx512(const PlanarCorrelation& work, int64_t firstTask, int64_t endTask);
 void conv2dPlanarFilterGradientAvx512(const PlanarFilterGradient& work, int64_t firstTask, int64_t endTask);

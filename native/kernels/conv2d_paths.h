@@ -37,7 +37,7 @@ void conv2dBackwardFilterGemm(const Conv2DShape& shape, const float* input, cons
 bool conv2dIsPointwise(const Conv2DShape& shape);
 
 // Direct SIMD path (conv2d_direct.cpp); only when conv2dDirectAvailable(shape):
-// AVX-512 active and at most 256 kernel taps.
+// AVX-512 or AVX2 active and at most 256 kernel taps.
 bool conv2dDirectAvailable(const Conv2DShape& shape);
 size_t conv2dDirectWorkspaceFloats(const Conv2DShape& shape);
 void conv2dForwardDirect(const Conv2DShape& shape, const float* input, const float* filter, const float* bias,

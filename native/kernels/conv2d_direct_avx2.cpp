@@ -1,0 +1,281 @@
+// Direct convolution microkernels, AVX2 + FMA: the same tiles as
+// conv2d_direct_avx512.cpp (see there and conv2d_direct.h) with blocks of 8
+// output channels and the 16 ymm registers as the budget. A correlation tile
+// of RW pixels x NB blocks needs RW * NB accumulators + NB weight vectors + 1
+// broadcast; a filter-gradient tile of R rows x NB blocks needs R * NB + NB +
+// 1. The widest tiles per NB are therefore 12, 6, 4, 2 (kDirectKernelsAvx2
+// in conv2d_direct.cpp repeats these limits for the driver).
+//
+// Partial channel blocks (outC not a multiple of 8) use vmaskmov loads and
+// stores; full blocks use plain ones, chosen once per tile.
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+
+#include <utility>
+
+#include "conv2d_direct.h"
+
+namespace kiln {
+namespace {
+
+constexpr int kLanes = 8;
+
+alignas(32) const int32_t kMaskWindow[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+// Lanes [0, valid) set; valid is clamped to [0, 8].
+__m256i laneMask(int64_t valid) {
+  const int64_t v = valid < 0 ? 0 : (valid > kLanes ? kLanes : valid);
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskWindow + kLanes - v));
+}
+
+// RH output rows of RW pixels each; PS the source pixel stride in floats when
+// known at compile time (0: runtime), so each broadcast is a fixed
+// displacement from one pointer (see the AVX-512 twin for why that matters).
+template <int NB, int RW, int RH, int PS = 0>
+void correlateTile(const DirectCorrelation& p, const float* source, int64_t sourcePixelStride, const float* weights,
+                   int64_t blockStride, const int64_t* taps, int64_t tapCount, int64_t runLength, float* output,
+                   int64_t outputPixelStride, int64_t firstBlock, int64_t sourceRowStride, int64_t outputRowStride) {
+  constexpr int P = RW * RH;
+  __m256 acc[P][NB];
+#pragma GCC unroll 16
+  for (int i = 0; i < P; ++i) {
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; ++j) acc[i][j] = _mm256_setzero_ps();
+  }
+  for (int64_t t = 0; t < tapCount; ++t) {
+    const float* s = source + taps[2 * t];
+    const float* w = weights + taps[2 * t + 1];
+    for (int64_t c = 0; c < runLength; ++c) {
+      __m256 wv[NB];
+#pragma GCC unroll 4
+      for (int j = 0; j < NB; ++j) wv[j] = _mm256_load_ps(w + j * blockStride + c * kLanes);
+#pragma GCC unroll 16
+      for (int i = 0; i < P; ++i) {
+        const int64_t pixel = PS != 0 ? (i % RW) * PS : (i % RW) * sourcePixelStride;
+        const __m256 x = _mm256_broadcast_ss(s + (i / RW) * sourceRowStride + pixel + c);
+#pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j) acc[i][j] = _mm256_fmadd_ps(x, wv[j], acc[i][j]);
+      }
+    }
+  }
+  const bool full = p.outC >= (firstBlock + NB) * kLanes;
+  __m256 biasVector[NB];
+  __m256i masks[NB];
+#pragma GCC unroll 4
+  for (int j = 0; j < NB; ++j) {
+    masks[j] = laneMask(p.outC - (firstBlock + j) * kLanes);
+    if (p.bias == nullptr) biasVector[j] = _mm256_setzero_ps();
+    else if (full) biasVector[j] = _mm256_loadu_ps(p.bias + (firstBlock + j) * kLanes);
+    else biasVector[j] = _mm256_maskload_ps(p.bias + (firstBlock + j) * kLanes, masks[j]);
+  }
+  const __m256 zero = _mm256_setzero_ps();
+#pragma GCC unroll 16
+  for (int i = 0; i < P; ++i) {
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; ++j) {
+      __m256 v = _mm256_add_ps(acc[i][j], biasVector[j]);
+      if (p.relu) v = _mm256_max_ps(v, zero);
+      float* out = output + (i / RW) * outputRowStride + (i % RW) * outputPixelStride + (firstBlock + j) * kLanes;
+      if (full) _mm256_storeu_ps(out, v);
+      else _mm256_maskstore_ps(out, masks[j], v);
+    }
+  }
+}
+
+using CorrelateFn = void (*)(const DirectCorrelation&, const float*, int64_t, const float*, int64_t, const int64_t*,
+                             int64_t, int64_t, float*, int64_t, int64_t, int64_t, int64_t);
+
+constexpr int kMaxTileWidth[5] = {0, 12, 6, 4, 2};
+
+template <int NB, int PS, int... W>
+const CorrelateFn* correlateTable(std::integer_sequence<int, W...>) {
+  static const CorrelateFn table[] = {&correlateTile<NB, W + 1, 1, PS>...};
+  return table;
+}
+
+template <int NB, int... W>
+const CorrelateFn* correlatePairTable(std::integer_sequence<int, W...>) {
+  static const CorrelateFn table[] = {&correlateTile<NB, W + 1, 2>...};
+  return table;
+}
+
+CorrelateFn correlatePairKernel(int nb, int width) {
+  return nb == 1 ? correlatePairTable<1>(std::make_integer_sequence<int, kMaxTileWidth[1] / 2>())[width - 1]
+                 : correlatePairTable<2>(std::make_integer_sequence<int, kMaxTileWidth[2] / 2>())[width - 1];
+}
+
+template <int PS>
+CorrelateFn correlateKernelWithStride(int nb, int width) {
+  switch (nb) {
+    case 1: return correlateTable<1, PS>(std::make_integer_sequence<int, kMaxTileWidth[1]>())[width - 1];
+    case 2: return correlateTable<2, PS>(std::make_integer_sequence<int, kMaxTileWidth[2]>())[width - 1];
+    case 3: return correlateTable<3, PS>(std::make_integer_sequence<int, kMaxTileWidth[3]>())[width - 1];
+    default: return correlateTable<4, PS>(std::make_integer_sequence<int, kMaxTileWidth[4]>())[width - 1];
+  }
+}
+
+// Compile-time pixel strides for resnet20's channel counts.
+CorrelateFn correlateKernel(int nb, int width, int64_t sourcePixelStride) {
+  switch (sourcePixelStride) {
+    case 16: return correlateKernelWithStride<16>(nb, width);
+    case 32: return correlateKernelWithStride<32>(nb, width);
+    case 64: return correlateKernelWithStride<64>(nb, width);
+    default: return correlateKernelWithStride<0>(nb, width);
+  }
+}
+
+template <int NB, int R, bool Full>
+void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, float* gradFilter,
+                        int64_t firstBlock) {
+  __m256 acc[R][NB];
+  __m256i masks[NB];
+#pragma GCC unroll 4
+  for (int j = 0; j < NB; ++j) masks[j] = laneMask(p.outC - (firstBlock + j) * kLanes);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; ++j) {
+      float* at = gradFilter + r * p.outC + (firstBlock + j) * kLanes;
+      if (!p.accumulate) acc[r][j] = _mm256_setzero_ps();
+      else acc[r][j] = Full ? _mm256_loadu_ps(at) : _mm256_maskload_ps(at, masks[j]);
+    }
+  }
+  const int64_t C = p.sourceC;
+  for (int64_t img = 0; img < p.images; ++img) {
+    for (int64_t oh = 0; oh < p.outH; ++oh) {
+      const float* sourceRow = p.source + ((img * p.sourceH + oh * p.strideH) * p.sourceW) * C + sourceOffset;
+      const float* dy = p.gradOutput + ((img * p.outH + oh) * p.outW) * p.outC + firstBlock * kLanes;
+      for (int64_t ow = 0; ow < p.outW; ++ow) {
+        const float* s = sourceRow + ow * p.strideW * C;
+        __m256 g[NB];
+#pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j) {
+          const float* at = dy + ow * p.outC + j * kLanes;
+          g[j] = Full ? _mm256_loadu_ps(at) : _mm256_maskload_ps(at, masks[j]);
+        }
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) {
+          const __m256 x = _mm256_broadcast_ss(s + r);
+#pragma GCC unroll 4
+          for (int j = 0; j < NB; ++j) acc[r][j] = _mm256_fmadd_ps(x, g[j], acc[r][j]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; ++j) {
+      float* at = gradFilter + r * p.outC + (firstBlock + j) * kLanes;
+      if (Full) _mm256_storeu_ps(at, acc[r][j]);
+      else _mm256_maskstore_ps(at, masks[j], acc[r][j]);
+    }
+  }
+}
+
+using FilterGradientFn = void (*)(const DirectFilterGradient&, int64_t, float*, int64_t);
+constexpr int kMaxTileRows[5] = {0, 12, 6, 4, 2};
+
+template <int NB, bool Full, int... R>
+const FilterGradientFn* filterGradientTable(std::integer_sequence<int, R...>) {
+  static const FilterGradientFn table[] = {&filterGradientTile<NB, R + 1, Full>...};
+  return table;
+}
+
+template <bool Full>
+FilterGradientFn filterGradientKernelOf(int nb, int rows) {
+  switch (nb) {
+    case 1: return filterGradientTable<1, Full>(std::make_integer_sequence<int, kMaxTileRows[1]>())[rows - 1];
+    case 2: return filterGradientTable<2, Full>(std::make_integer_sequence<int, kMaxTileRows[2]>())[rows - 1];
+    case 3: return filterGradientTable<3, Full>(std::make_integer_sequence<int, kMaxTileRows[3]>())[rows - 1];
+    default: return filterGradientTable<4, Full>(std::make_integer_sequence<int, kMaxTileRows[4]>())[rows - 1];
+  }
+}
+
+FilterGradientFn filterGradientKernel(int nb, int rows, bool full) {
+  return full ? filterGradientKernelOf<true>(nb, rows) : filterGradientKernelOf<false>(nb, rows);
+}
+
+bool readsData(int64_t a, int64_t m) { return m == 1 || ((a % m) + m) % m == 0; }
+
+}  // namespace
+
+void conv2dDirectCorrelateAvx2(const DirectCorrelation& p, int64_t firstTask, int64_t endTask) {
+  const int64_t blocks = (p.outC + kLanes - 1) / kLanes;
+  const int64_t C = p.sourceC;
+  const int64_t blockStride = p.kernelH * p.kernelW * C * kLanes;
+  const int64_t sourcePixelStride = p.phaseW * p.strideW * C;
+  const int64_t pixelStride = p.outputPixelStride != 0 ? p.outputPixelStride : p.outC;
+  const int64_t rowStride = p.outputRowStride != 0 ? p.outputRowStride : p.outW * p.outC;
+  const int64_t imageStride = p.outputImageStride != 0 ? p.outputImageStride : p.outH * p.outW * p.outC;
+  const int64_t outputPixelStride = p.phaseW * pixelStride;
+  int64_t taps[2 * kMaxDirectTaps];
+  const int64_t tileRows = p.tileRows > 1 ? p.tileRows : 1;
+  const int64_t rowTiles = (p.outH + tileRows - 1) / tileRows;
+  for (int64_t task = firstTask; task < endTask; ++task) {
+    const int64_t row = task / p.groups;
+    const int64_t group = task % p.groups;
+    const int64_t img = row / rowTiles, oh = row % rowTiles * tileRows;
+    const int64_t rows = p.outH - oh < tileRows ? p.outH - oh : tileRows;
+    const int64_t firstBlock = group * p.blocksPerGroup;
+    const int nb = static_cast<int>(blocks - firstBlock < p.blocksPerGroup ? blocks - firstBlock : p.blocksPerGroup);
+    const float* weights = p.packedWeights + firstBlock * blockStride;
+    const float* sourceRow = p.source + (img * p.sourceH + oh * p.strideH) * p.sourceW * C;
+    float* outputRow = p.output + img * imageStride + oh * rowStride;
+    const int64_t sourceRowStride = p.strideH * p.sourceW * C;
+    for (int64_t phase = 0; phase < p.phaseW && phase < p.outW; ++phase) {
+      int64_t tapCount = 0;
+      const bool wholeRows = p.phaseW == 1 && p.dilationW == 1;
+      const int64_t runLength = wholeRows ? p.kernelW * C : C;
+      for (int64_t kh = 0; kh < p.kernelH; ++kh) {
+        if (!readsData(oh * p.strideH + kh * p.dilationH - p.offsetH, p.phaseH)) continue;
+        if (wholeRows) {
+          taps[2 * tapCount] = kh * p.dilationH * p.sourceW * C;
+          taps[2 * tapCount + 1] = kh * p.kernelW * C * kLanes;
+          ++tapCount;
+          continue;
+        }
+        for (int64_t kw = 0; kw < p.kernelW; ++kw) {
+          if (!readsData(phase * p.strideW + kw * p.dilationW - p.offsetW, p.phaseW)) continue;
+          taps[2 * tapCount] = (kh * p.dilationH * p.sourceW + phase * p.strideW + kw * p.dilationW) * C;
+          taps[2 * tapCount + 1] = (kh * p.kernelW + kw) * C * kLanes;
+          ++tapCount;
+        }
+      }
+      const int64_t pixels = (p.outW - phase + p.phaseW - 1) / p.phaseW;
+      for (int64_t first = 0; first < pixels; first += p.tileWidth) {
+        const int64_t width = pixels - first < p.tileWidth ? pixels - first : p.tileWidth;
+        const CorrelateFn kernel = rows == 2 ? correlatePairKernel(nb, static_cast<int>(width))
+                                             : correlateKernel(nb, static_cast<int>(width), sourcePixelStride);
+        kernel(p, sourceRow + first * sourcePixelStride, sourcePixelStride, weights, blockStride, taps, tapCount,
+               runLength, outputRow + phase * pixelStride + first * outputPixelStride, outputPixelStride, firstBlock,
+               sourceRowStride, rowStride);
+      }
+    }
+  }
+}
+
+void conv2dDirectFilterGradientAvx2(const DirectFilterGradient& p, int64_t firstTask, int64_t endTask) {
+  const int64_t blocks = (p.outC + kLanes - 1) / kLanes;
+  for (int64_t task = firstTask; task < endTask; ++task) {
+    const int64_t group = task % p.groups;
+    int64_t rest = task / p.groups;
+    const int64_t tile = rest % p.tilesPerSegment;
+    rest /= p.tilesPerSegment;
+    const int64_t segment = rest % p.segments;
+    const int64_t kh = rest / p.segments;
+    const int64_t first = tile * p.tileRows;
+    const int64_t rows = p.segmentLength - first < p.tileRows ? p.segmentLength - first : p.tileRows;
+    const int64_t firstBlock = group * p.blocksPerGroup;
+    const int nb = static_cast<int>(blocks - firstBlock < p.blocksPerGroup ? blocks - firstBlock : p.blocksPerGroup);
+    const bool full = p.outC >= (firstBlock + nb) * kLanes;
+    const int64_t sourceOffset = kh * p.dilationH * p.sourceW * p.sourceC + segment * p.dilationW * p.sourceC + first;
+    float* gradFilter = p.gradFilter + (kh * p.kernelW * p.sourceC + segment * p.segmentLength + first) * p.outC;
+    filterGradientKernel(nb, static_cast<int>(rows), full)(p, sourceOffset, gradFilter, firstBlock);
+  }
+}
+
+}  // namespace kiln
+
+#endif  // defined(__x86_64__)

@@ -149,6 +149,7 @@ const awkward: Case[] = [
   { name: '6x17x8->8 k2 (planar, 8 channels)', batch: 1, in: [6, 17, 8], outC: 8, kernel: [2, 2] },
   { name: '100x100x1->8 k5 pad2 (planar, several image chunks)', batch: 3, in: [100, 100, 1], outC: 8, kernel: [5, 5], pad: [2, 2, 2, 2] },
   // Strided 1x1 backward data written in place.
+  { name: '6x4x5->21 k3 pad1 (AVX2: one tile of three channel blocks, the last partial)', batch: 2, in: [6, 4, 5], outC: 21, kernel: [3, 3], pad: [1, 1, 1, 1] },
   { name: '10x7x20->40 1x1 stride [2,3]', batch: 3, in: [10, 7, 20], outC: 40, kernel: [1, 1], stride: [2, 3] },
 ];
 

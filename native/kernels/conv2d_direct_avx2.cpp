@@ -141,19 +141,20 @@ void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, flo
       else acc[r][j] = Full ? _mm256_loadu_ps(at) : _mm256_maskload_ps(at, masks[j]);
     }
   }
-  const int64_t C = p.sourceC;
+  // Strides in locals and pointers stepped by addition: read through `p`
+  // the compiler reloads and multiplies them in every iteration, and the
+  // extra instructions, not the FMAs, then bound the loop.
+  const int64_t C = p.sourceC, outW = p.outW, outC = p.outC;
+  const int64_t sourceStep = p.strideW * C, sourceRowStride = p.strideH * p.sourceW * C;
   for (int64_t img = 0; img < p.images; ++img) {
-    for (int64_t oh = 0; oh < p.outH; ++oh) {
-      const float* sourceRow = p.source + ((img * p.sourceH + oh * p.strideH) * p.sourceW) * C + sourceOffset;
-      const float* dy = p.gradOutput + ((img * p.outH + oh) * p.outW) * p.outC + firstBlock * kLanes;
-      for (int64_t ow = 0; ow < p.outW; ++ow) {
-        const float* s = sourceRow + ow * p.strideW * C;
+    const float* sourceRow = p.source + img * p.sourceH * p.sourceW * C + sourceOffset;
+    const float* dy = p.gradOutput + img * p.outH * outW * outC + firstBlock * kLanes;
+    for (int64_t oh = 0; oh < p.outH; ++oh, sourceRow += sourceRowStride) {
+      const float* s = sourceRow;
+      for (int64_t ow = 0; ow < outW; ++ow, s += sourceStep, dy += outC) {
         __m256 g[NB];
 #pragma GCC unroll 4
-        for (int j = 0; j < NB; ++j) {
-          const float* at = dy + ow * p.outC + j * kLanes;
-          g[j] = Full ? _mm256_loadu_ps(at) : _mm256_maskload_ps(at, masks[j]);
-        }
+        for (int j = 0; j < NB; ++j) g[j] = Full ? _mm256_loadu_ps(dy + j * kLanes) : _mm256_maskload_ps(dy + j * kLanes, masks[j]);
 #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
           const __m256 x = _mm256_broadcast_ss(s + r);

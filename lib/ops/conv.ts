@@ -25,6 +25,8 @@ export interface Conv2DNativeOptions {
   relu?: boolean;
   /** 0 auto, 1 im2col+GEMM, 2 direct SIMD kernels (tests force each path). */
   algorithm?: number;
+  /** conv2dBackwardData only: add to gradInput instead of overwriting it. */
+  accumulate?: boolean;
 }
 
 interface ConvAddon {

@@ -3,10 +3,13 @@
 // options object {batch, inH, inW, inC, outC, kernelH, kernelW, strideH,
 // strideW, padTop, padBottom, padLeft, padRight, dilationH, dilationW, relu?}.
 // An optional integer `algorithm` (0 auto, 1 im2col+GEMM, 2 direct) lets the
-// tests force each path. Every check runs before any kernel does.
+// tests force each path; `accumulate` (conv2dBackwardData) adds to gradInput
+// instead of overwriting it, as the plan does for a tensor with several
+// consumers. Every check runs before any kernel does.
 #include <algorithm>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "../kernels/conv2d.h"
 #include "../kernels/conv2d_paths.h"
@@ -25,6 +28,7 @@ struct ConvCall {
   Conv2DShape shape;
   bool relu = false;
   Conv2DAlgorithm algorithm = Conv2DAlgorithm::Auto;
+  bool accumulate = false;  // conv2dBackwardData only: gradInput += the result
   int64_t inputCount = 0, filterCount = 0, outputCount = 0;
 };
 
@@ -70,6 +74,11 @@ ConvCall readOptions(const Napi::CallbackInfo& info, size_t index, const std::st
     call.relu = relu.As<Napi::Boolean>().Value();
   }
   call.algorithm = static_cast<Conv2DAlgorithm>(integerPropertyOr(env, options, function, "algorithm", 0, 2, 0));
+  Napi::Value accumulate = options.Get("accumulate");
+  if (!accumulate.IsUndefined()) {
+    if (!accumulate.IsBoolean()) throwTypeError(env, function, "accumulate", "a boolean", "a non-boolean");
+    call.accumulate = accumulate.As<Napi::Boolean>().Value();
+  }
   checkExtent(env, function, "H", s.inH, s.padTop, "padTop", s.padBottom, "padBottom", s.kernelH, s.dilationH);
   checkExtent(env, function, "W", s.inW, s.padLeft, "padLeft", s.padRight, "padRight", s.kernelW, s.dilationW);
   call.inputCount = checkedProduct(env, function, "input", {s.batch, s.inH, s.inW, s.inC});
@@ -141,6 +150,15 @@ Napi::Value backwardData(const Napi::CallbackInfo& info, bool reference) {
   float* gradInput = float32ArrayArgument(info, 2, function, "gradInput", call.inputCount);
   if (reference) {
     conv2dBackwardDataReference(call.shape, gradOutput, filter, gradInput);
+  } else if (call.accumulate) {
+    // What the plan does for a tensor with several consumers: add in the
+    // kernel's own pass where it can, else compute and add.
+    float* workspace = workspaceFor(info.Env(), function, call);
+    if (!conv2dBackwardDataAdd(call.shape, gradOutput, filter, gradInput, workspace)) {
+      std::vector<float> result(static_cast<size_t>(call.inputCount));
+      conv2dBackwardData(call.shape, gradOutput, filter, result.data(), workspace);
+      for (int64_t i = 0; i < call.inputCount; ++i) gradInput[i] += result[static_cast<size_t>(i)];
+    }
   } else {
     float* workspace = workspaceFor(info.Env(), function, call);
     conv2dBackwardDataWith(call.algorithm, call.shape, gradOutput, filter, gradInput, workspace);

@@ -433,7 +433,11 @@ void Plan::runBackward(const OpSpec& op, int64_t batch, size_t opIndex) {
       shape.batch = batch;
       float* gBias = op.params.size() > 1 ? paramGrad(op, 1) : nullptr;
       conv2dBackwardFilter(shape, value(input), gOut, paramGrad(op, 0), gBias, workspace_.data());
-      if (inputNeedsGrad) {
+      // An input that already holds a gradient (a ResNet block's input, after
+      // the shortcut's) is added to in the convolution's own output pass
+      // where the kernels can; otherwise through scratch and an axpy.
+      if (inputNeedsGrad &&
+          !(gradWritten_[input] && conv2dBackwardDataAdd(shape, gOut, param(op, 0), grad(input), workspace_.data()))) {
         conv2dBackwardData(shape, gOut, param(op, 0), gradTarget(input), workspace_.data());
         finishGradTarget(input, inCount);
       }

@@ -66,6 +66,18 @@ void conv2dBackwardData(const Conv2DShape& shape, const float* gradOutput, const
   conv2dBackwardDataWith(Conv2DAlgorithm::Auto, shape, gradOutput, filter, gradInput, workspace);
 }
 
+bool conv2dBackwardDataAdd(const Conv2DShape& shape, const float* gradOutput, const float* filter, float* gradInput,
+                           float* workspace) {
+#if defined(__x86_64__)
+  if (useDirect(Conv2DAlgorithm::Auto, shape) && conv2dDirectBackwardDataAccumulates(shape)) {
+    conv2dBackwardDataDirect(shape, gradOutput, filter, gradInput, workspace, true);
+    return true;
+  }
+#endif
+  (void)shape, (void)gradOutput, (void)filter, (void)gradInput, (void)workspace;
+  return false;
+}
+
 void conv2dBackwardFilter(const Conv2DShape& shape, const float* input, const float* gradOutput, float* gradFilter,
                           float* gradBias, float* workspace) {
   conv2dBackwardFilterWith(Conv2DAlgorithm::Auto, shape, input, gradOutput, gradFilter, gradBias, workspace);

@@ -3,8 +3,8 @@
 // Layouts: input NHWC [batch, inH, inW, inC]; filter HWIO [kH, kW, inC, outC];
 // bias [outC]; output NHWC [batch, outH, outW, outC].
 //   outH = floor((inH + padTop + padBottom - dilationH * (kH - 1) - 1) / strideH) + 1
-// Backward kernels overwrite their outputs (they do not accumulate); the graph
-// adds gradients where one tensor has several consumers.
+// Backward kernels overwrite their outputs, except conv2dBackwardDataAdd,
+// which the graph uses where one tensor has several consumers.
 #pragma once
 
 #include <cstddef>
@@ -36,6 +36,11 @@ void conv2dForward(const Conv2DShape& shape, const float* input, const float* fi
 // gradInput = d(loss)/d(input) given gradOutput.
 void conv2dBackwardData(const Conv2DShape& shape, const float* gradOutput, const float* filter,
                         float* gradInput, float* workspace);
+// gradInput += d(loss)/d(input), in the same pass as the convolution, where
+// the path chosen for this shape and ISA can (the direct AVX2 kernels);
+// returns false, having touched nothing, where it cannot.
+bool conv2dBackwardDataAdd(const Conv2DShape& shape, const float* gradOutput, const float* filter, float* gradInput,
+                           float* workspace);
 // gradFilter (HWIO) and gradBias ([outC], may be null) from input and gradOutput.
 void conv2dBackwardFilter(const Conv2DShape& shape, const float* input, const float* gradOutput,
                           float* gradFilter, float* gradBias, float* workspace);

@@ -29,9 +29,10 @@ constexpr int64_t kSourceChunkFloats = int64_t(1) << 18;  // 1 MiB: stays in L2 
 // Register-tile limits: 32 zmm registers for AVX-512, 16 ymm for AVX2 (see
 // the kernel files).
 constexpr DirectKernelSet kDirectKernelsAvx512{
-    16, 4, {0, 28, 14, 8, 6}, {0, 24, 12, 8, 6}, conv2dDirectCorrelateAvx512, conv2dDirectFilterGradientAvx512};
+    16, 4, {0, 28, 14, 8, 6}, {0, 24, 12, 8, 6}, conv2dDirectCorrelateAvx512, conv2dDirectFilterGradientAvx512,
+    false};
 constexpr DirectKernelSet kDirectKernelsAvx2{
-    8, 2, {0, 12, 6, 4, 2}, {0, 12, 6, 4, 2}, conv2dDirectCorrelateAvx2, conv2dDirectFilterGradientAvx2};
+    8, 2, {0, 12, 6, 4, 2}, {0, 12, 6, 4, 2}, conv2dDirectCorrelateAvx2, conv2dDirectFilterGradientAvx2, true};
 
 const DirectKernelSet& kernels() { return activeIsa() == Isa::Avx512 ? kDirectKernelsAvx512 : kDirectKernelsAvx2; }
 int64_t lanes() { return kernels().lanes; }
@@ -380,9 +381,10 @@ void zeroUnreachedInput(const Conv2DShape& s, float* gradInput) {
 void runCorrelation(DirectCorrelation& work);
 
 void backwardDataStridedPointwise(const Conv2DShape& s, const float* gradOutput, const float* packed,
-                                  float* gradInput) {
-  zeroUnreachedInput(s, gradInput);
+                                  float* gradInput, bool accumulate) {
+  if (!accumulate) zeroUnreachedInput(s, gradInput);  // accumulating: they gain nothing
   DirectCorrelation work{};
+  work.accumulate = accumulate ? 1 : 0;
   work.source = gradOutput;
   work.images = s.batch;
   work.sourceH = s.outH();
@@ -530,8 +532,12 @@ void conv2dForwardDirect(const Conv2DShape& s, const float* input, const float* 
   }
 }
 
+bool conv2dDirectBackwardDataAccumulates(const Conv2DShape& s) {
+  return kernels().accumulates && !usePlanarBackwardData(s);
+}
+
 void conv2dBackwardDataDirect(const Conv2DShape& s, const float* gradOutput, const float* filter, float* gradInput,
-                              float* workspace) {
+                              float* workspace, bool accumulate) {
   float* packed = workspace;
   float* source = workspace + packedRegionFloats(s);
   if (usePlanarBackwardData(s)) {
@@ -540,7 +546,7 @@ void conv2dBackwardDataDirect(const Conv2DShape& s, const float* gradOutput, con
   }
   packBackwardDataWeights(s, filter, packed, lanes());
   if (isStridedPointwise(s)) {
-    backwardDataStridedPointwise(s, gradOutput, packed, gradInput);
+    backwardDataStridedPointwise(s, gradOutput, packed, gradInput, accumulate);
     return;
   }
   const int64_t chunk = imagesPerChunk(s), outH = s.outH(), outW = s.outW();
@@ -564,6 +570,7 @@ void conv2dBackwardDataDirect(const Conv2DShape& s, const float* gradOutput, con
     work.outC = s.inC;
     work.bias = nullptr;
     work.relu = 0;
+    work.accumulate = accumulate ? 1 : 0;
     work.phaseH = s.strideH;
     work.phaseW = s.strideW;
     work.offsetH = (s.kernelH - 1) * s.dilationH - s.padTop;

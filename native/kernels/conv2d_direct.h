@@ -36,6 +36,9 @@ struct DirectCorrelation {
   // Output rows per task (1 or 2; 2 only with dense sources, phaseH = phaseW
   // = 1, blocksPerGroup <= 2 and tileWidth <= half the one-row maximum).
   int64_t tileRows;
+  // Nonzero: output += the correlation (bias and relu ignored). Only for
+  // kernel sets whose `accumulates` is true.
+  int accumulate;
 };
 
 // gradFilter[kh, kw, ci, co] (+)= sum over img, oh, ow of
@@ -119,6 +122,8 @@ struct DirectKernelSet {
   int64_t maxTileRows[5];
   void (*correlate)(const DirectCorrelation& work, int64_t firstTask, int64_t endTask);
   void (*filterGradient)(const DirectFilterGradient& work, int64_t firstTask, int64_t endTask);
+  // The correlation honours DirectCorrelation::accumulate.
+  bool accumulates;
 };
 
 #if defined(__x86_64__)

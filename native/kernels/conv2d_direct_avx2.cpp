@@ -65,7 +65,7 @@ void correlateTile(const DirectCorrelation& p, const float* source, int64_t sour
 #pragma GCC unroll 4
   for (int j = 0; j < NB; ++j) {
     masks[j] = laneMask(p.outC - (firstBlock + j) * kLanes);
-    if (p.bias == nullptr) biasVector[j] = _mm256_setzero_ps();
+    if (p.bias == nullptr || p.accumulate) biasVector[j] = _mm256_setzero_ps();
     else if (full) biasVector[j] = _mm256_loadu_ps(p.bias + (firstBlock + j) * kLanes);
     else biasVector[j] = _mm256_maskload_ps(p.bias + (firstBlock + j) * kLanes, masks[j]);
   }
@@ -74,9 +74,10 @@ void correlateTile(const DirectCorrelation& p, const float* source, int64_t sour
   for (int i = 0; i < P; ++i) {
 #pragma GCC unroll 4
     for (int j = 0; j < NB; ++j) {
-      __m256 v = _mm256_add_ps(acc[i][j], biasVector[j]);
-      if (p.relu) v = _mm256_max_ps(v, zero);
       float* out = output + (i / RW) * outputRowStride + (i % RW) * outputPixelStride + (firstBlock + j) * kLanes;
+      __m256 v = _mm256_add_ps(acc[i][j], biasVector[j]);
+      if (p.accumulate) v = _mm256_add_ps(v, full ? _mm256_loadu_ps(out) : _mm256_maskload_ps(out, masks[j]));
+      else if (p.relu) v = _mm256_max_ps(v, zero);
       if (full) _mm256_storeu_ps(out, v);
       else _mm256_maskstore_ps(out, masks[j], v);
     }

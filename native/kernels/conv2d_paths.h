@@ -42,8 +42,11 @@ bool conv2dDirectAvailable(const Conv2DShape& shape);
 size_t conv2dDirectWorkspaceFloats(const Conv2DShape& shape);
 void conv2dForwardDirect(const Conv2DShape& shape, const float* input, const float* filter, const float* bias,
                          FusedActivation activation, float* output, float* workspace);
+// accumulate: gradInput += the result; only where
+// conv2dDirectBackwardDataAccumulates(shape) (AVX2 kernels, not the planar path).
+bool conv2dDirectBackwardDataAccumulates(const Conv2DShape& shape);
 void conv2dBackwardDataDirect(const Conv2DShape& shape, const float* gradOutput, const float* filter,
-                              float* gradInput, float* workspace);
+                              float* gradInput, float* workspace, bool accumulate = false);
 void conv2dBackwardFilterDirect(const Conv2DShape& shape, const float* input, const float* gradOutput,
                                 float* gradFilter, float* gradBias, float* workspace);
 

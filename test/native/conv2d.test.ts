@@ -115,6 +115,16 @@ function checkCase(t: TapTest, c: Case): void {
     addon.conv2dBackwardData(dy, w, dx, { ...o, algorithm: algorithm.id });
     t.ok(relativeError(dx, dxRef) < TOLERANCE, `backwardData ${label}`, { error: relativeError(dx, dxRef) });
 
+    // accumulate: gradInput += the result (the plan's path for a tensor read
+    // by several ops, in the kernel's own pass where the ISA's kernels can).
+    if (algorithm.id === 0) {
+      const start = randomArray(inputCount);
+      const sum = start.slice();
+      addon.conv2dBackwardData(dy, w, sum, { ...o, accumulate: true });
+      const expected = start.map((v, i) => v + dxRef[i]);
+      t.ok(relativeError(sum, expected) < TOLERANCE, `backwardData accumulate ${label}`, { error: relativeError(sum, expected) });
+    }
+
     const dw = new Float32Array(filterCount).fill(NaN);
     const db = new Float32Array(o.outC).fill(NaN);
     addon.conv2dBackwardFilter(x, dy, dw, db, { ...o, algorithm: algorithm.id });

@@ -159,8 +159,24 @@ function timeOp(k: Kernels, op: PlanOp, batch: number, sizes: number[], inputBuf
       const runVar = filled(c, 1);
       const dGamma = new Float32Array(c);
       const dBeta = new Float32Array(c);
-      forward = () => k.batchNormForwardTraining(x, gamma, beta, y, mean, invStd, runMean, runVar, rows, c, op.epsilon!, op.momentum!);
-      backward = () => k.batchNormBackward(x, dy, gamma, mean, invStd, dx, dGamma, dBeta, rows, c);
+      const normalize = () => k.batchNormForwardTraining(x, gamma, beta, y, mean, invStd, runMean, runVar, rows, c, op.epsilon!, op.momentum!);
+      const normalizeBackward = () => k.batchNormBackward(x, dy, gamma, mean, invStd, dx, dGamma, dBeta, rows, c);
+      forward = normalize;
+      backward = normalizeBackward;
+      if (op.inputs.length > 1) {
+        // Fused residual add (and its activation): timed as the separate steps.
+        const residual = filled(outSize);
+        forward = () => {
+          normalize();
+          k.add(y, residual, y);
+          if (relu) k.activationForward('relu', y, y);
+        };
+        backward = () => {
+          if (relu) k.activationBackward('relu', y, dy, dy);
+          residual.set(dy);
+          normalizeBackward();
+        };
+      }
       break;
     }
     case 'dropout': {

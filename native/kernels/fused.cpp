@@ -216,12 +216,25 @@ int64_t rowGrain(int64_t channels) {
 
 // Normalise-and-activate over all rows: the ISA loop for the affine part
 // (with ReLU fused), then libm sigmoid / tanh on the cache-hot piece.
+// With a residual: output = activation(affine + residual), piece by piece
+// (the affine result is still in cache when the add reads it back), with
+// the same arithmetic as a batch norm followed by a separate add.
 void applyForward(int64_t rows, int64_t channels, Activation activation, const float* input, const float* center,
-                  const float* scale, const float* shift, float* output) {
+                  const float* scale, const float* shift, const float* residual, float* output) {
   const fused_isa::Kernels k = fused_isa::activeKernels();
   const bool fusedInLoop = vectorActivation(activation);
   const int64_t pieceRows = std::max<int64_t>(1, 4096 / channels);
   parallelFor(rows, rowGrain(channels), [&](int64_t r0, int64_t r1) {
+    if (residual != nullptr) {
+      const fused_isa::Kernels add = fusedInLoop ? k : fused_isa::portableKernels();
+      for (int64_t r = r0; r < r1; r += pieceRows) {
+        const int64_t n = std::min(pieceRows, r1 - r);
+        float* out = output + r * channels;
+        k.applyAffine(n, channels, Activation::Linear, input + r * channels, center, scale, shift, out);
+        add.flatForward(n * channels, activation, out, residual + r * channels, out);
+      }
+      return;
+    }
     if (fusedInLoop) {
       k.applyAffine(r1 - r0, channels, activation, input + r0 * channels, center, scale, shift, output + r0 * channels);
       return;
@@ -257,10 +270,10 @@ Kernels activeKernels() {
 
 }  // namespace fused_isa
 
-void batchNormActivationForwardTraining(int64_t rows, int64_t channels, const float* input, const float* gamma,
-                                        const float* beta, float epsilon, float momentum, Activation activation,
-                                        float* output, float* savedMean, float* savedInvStd, float* runningMean,
-                                        float* runningVar) {
+void batchNormResidualForwardTraining(int64_t rows, int64_t channels, const float* input, const float* residual,
+                                      const float* gamma, const float* beta, float epsilon, float momentum,
+                                      Activation activation, float* output, float* savedMean, float* savedInvStd,
+                                      float* runningMean, float* runningVar) {
   if (rows <= 0 || channels <= 0) return;
   const fused_isa::Kernels k = fused_isa::activeKernels();
   const int64_t perBlock = rowsPerBlock(channels);
@@ -310,28 +323,47 @@ void batchNormActivationForwardTraining(int64_t rows, int64_t channels, const fl
       runningVar[c] = (1.0f - momentum) * runningVar[c] + momentum * static_cast<float>(unbiased);
     }
   }
-  applyForward(rows, channels, activation, input, center.data(), scale.data(), beta, output);
+  applyForward(rows, channels, activation, input, center.data(), scale.data(), beta, residual, output);
 }
 
-void batchNormActivationForwardInference(int64_t rows, int64_t channels, const float* input, const float* gamma,
-                                         const float* beta, const float* runningMean, const float* runningVar,
-                                         float epsilon, Activation activation, float* output) {
+void batchNormActivationForwardTraining(int64_t rows, int64_t channels, const float* input, const float* gamma,
+                                        const float* beta, float epsilon, float momentum, Activation activation,
+                                        float* output, float* savedMean, float* savedInvStd, float* runningMean,
+                                        float* runningVar) {
+  batchNormResidualForwardTraining(rows, channels, input, nullptr, gamma, beta, epsilon, momentum, activation, output,
+                                   savedMean, savedInvStd, runningMean, runningVar);
+}
+
+void batchNormResidualForwardInference(int64_t rows, int64_t channels, const float* input, const float* residual,
+                                       const float* gamma, const float* beta, const float* runningMean,
+                                       const float* runningVar, float epsilon, Activation activation, float* output) {
   if (rows <= 0 || channels <= 0) return;
   std::vector<float> scale(static_cast<size_t>(channels));
   for (int64_t c = 0; c < channels; ++c) {
     const double invStd = 1.0 / std::sqrt(static_cast<double>(runningVar[c]) + static_cast<double>(epsilon));
     scale[c] = static_cast<float>(gamma[c] * invStd);
   }
-  applyForward(rows, channels, activation, input, runningMean, scale.data(), beta, output);
+  applyForward(rows, channels, activation, input, runningMean, scale.data(), beta, residual, output);
+}
+
+void batchNormActivationForwardInference(int64_t rows, int64_t channels, const float* input, const float* gamma,
+                                         const float* beta, const float* runningMean, const float* runningVar,
+                                         float epsilon, Activation activation, float* output) {
+  batchNormResidualForwardInference(rows, channels, input, nullptr, gamma, beta, runningMean, runningVar, epsilon,
+                                    activation, output);
 }
 
 // With g = act'(y) dy, xhat = (x - mean) * invStd and N = rows:
 //   gradBeta = sum g, gradGamma = sum g * xhat,
 //   dx = gamma * invStd * (g - gradBeta / N - xhat * gradGamma / N).
-void batchNormActivationBackward(int64_t rows, int64_t channels, const float* input, const float* output,
-                                 const float* gradOutput, const float* gamma, const float* savedMean,
-                                 const float* savedInvStd, Activation activation, float* gradInput, float* gradGamma,
-                                 float* gradBeta) {
+//
+// With a fresh residual gradient to write, each reduction block first writes
+// g = act'(y) dy there (flatBackward) and sums from it while it is hot in
+// cache; the dx pass then reads g instead of y and dy.
+static void batchNormBackwardWith(int64_t rows, int64_t channels, const float* input, const float* output,
+                                  const float* gradOutput, const float* gamma, const float* savedMean,
+                                  const float* savedInvStd, Activation activation, float* gradInput,
+                                  float* gradGamma, float* gradBeta, float* gradResidual) {
   if (channels <= 0) return;
   if (rows <= 0) {
     for (int64_t c = 0; c < channels; ++c) gradGamma[c] = gradBeta[c] = 0.0f;
@@ -350,8 +382,16 @@ void batchNormActivationBackward(int64_t rows, int64_t channels, const float* in
                   float* s = partial.data() + block * slot;
                   const int64_t first = block * perBlock;
                   const int64_t o = first * channels;
-                  k.blockGradSums(std::min(rows, first + perBlock) - first, channels, activation, input + o,
-                                  output + o, gradOutput + o, savedMean, s, s + channels);
+                  const int64_t n = std::min(rows, first + perBlock) - first;
+                  if (gradResidual != nullptr) {
+                    k.flatBackward(n * channels, activation, output + o, gradOutput + o, gradResidual + o, false,
+                                      nullptr, false);
+                    k.blockGradSums(n, channels, Activation::Linear, input + o, input + o, gradResidual + o, savedMean,
+                                    s, s + channels);
+                  } else {
+                    k.blockGradSums(n, channels, activation, input + o, output + o, gradOutput + o, savedMean, s,
+                                    s + channels);
+                  }
                 }
               });
 
@@ -376,9 +416,39 @@ void batchNormActivationBackward(int64_t rows, int64_t channels, const float* in
   if (gradInput == nullptr) return;
   parallelFor(rows, rowGrain(channels), [&](int64_t r0, int64_t r1) {
     const int64_t o = r0 * channels;
-    k.applyBackward(r1 - r0, channels, activation, input + o, output + o, gradOutput + o, savedMean, a.data(),
-                    b.data(), d.data(), gradInput + o);
+    if (gradResidual != nullptr) {
+      k.applyBackward(r1 - r0, channels, Activation::Linear, input + o, input + o, gradResidual + o, savedMean,
+                      a.data(), b.data(), d.data(), gradInput + o);
+    } else {
+      k.applyBackward(r1 - r0, channels, activation, input + o, output + o, gradOutput + o, savedMean, a.data(),
+                      b.data(), d.data(), gradInput + o);
+    }
   });
+}
+
+void batchNormActivationBackward(int64_t rows, int64_t channels, const float* input, const float* output,
+                                 const float* gradOutput, const float* gamma, const float* savedMean,
+                                 const float* savedInvStd, Activation activation, float* gradInput, float* gradGamma,
+                                 float* gradBeta) {
+  batchNormBackwardWith(rows, channels, input, output, gradOutput, gamma, savedMean, savedInvStd, activation,
+                        gradInput, gradGamma, gradBeta, nullptr);
+}
+
+void batchNormResidualBackward(int64_t rows, int64_t channels, const float* input, const float* output,
+                               float* gradOutput, const float* gamma, const float* savedMean, const float* savedInvStd,
+                               Activation activation, float* gradInput, float* gradResidual, bool accumulateResidual,
+                               float* gradGamma, float* gradBeta) {
+  if (gradResidual != nullptr && !accumulateResidual) {
+    batchNormBackwardWith(rows, channels, input, output, gradOutput, gamma, savedMean, savedInvStd, activation,
+                          gradInput, gradGamma, gradBeta, gradResidual);
+    return;
+  }
+  // g in place of gradOutput (added to an existing residual gradient), then
+  // the batch norm's own backward from g.
+  activationBackwardTo(activation, rows * channels, output, gradOutput, gradOutput, false, gradResidual,
+                       accumulateResidual);
+  batchNormBackwardWith(rows, channels, input, nullptr, gradOutput, gamma, savedMean, savedInvStd,
+                        Activation::Linear, gradInput, gradGamma, gradBeta, nullptr);
 }
 
 void addActivationForward(int64_t count, const float* a, const float* b, Activation activation, float* out) {

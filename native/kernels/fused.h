@@ -37,6 +37,26 @@ void batchNormActivationBackward(int64_t rows, int64_t channels, const float* in
                                  const float* savedInvStd, Activation activation, float* gradInput, float* gradGamma,
                                  float* gradBeta);
 
+// A batch norm whose output is added to `residual` before the activation
+// (a ResNet block's second batch norm, shortcut add and ReLU as one op):
+// output = activation(batchNorm(input) + residual), with the same arithmetic
+// as the three separate steps, without storing the batch norm's own output.
+void batchNormResidualForwardTraining(int64_t rows, int64_t channels, const float* input, const float* residual,
+                                      const float* gamma, const float* beta, float epsilon, float momentum,
+                                      Activation activation, float* output, float* savedMean, float* savedInvStd,
+                                      float* runningMean, float* runningVar);
+void batchNormResidualForwardInference(int64_t rows, int64_t channels, const float* input, const float* residual,
+                                       const float* gamma, const float* beta, const float* runningMean,
+                                       const float* runningVar, float epsilon, Activation activation, float* output);
+// Its backward: g = activation'(output) * gradOutput goes to gradResidual
+// (overwritten, or added when accumulateResidual; null: not wanted) and the
+// batch norm's gradients are taken from g. gradOutput may be overwritten
+// with g. gradInput may be null as in batchNormActivationBackward.
+void batchNormResidualBackward(int64_t rows, int64_t channels, const float* input, const float* output,
+                               float* gradOutput, const float* gamma, const float* savedMean, const float* savedInvStd,
+                               Activation activation, float* gradInput, float* gradResidual, bool accumulateResidual,
+                               float* gradGamma, float* gradBeta);
+
 // out = activation(a + b). out may be a or b.
 void addActivationForward(int64_t count, const float* a, const float* b, Activation activation, float* out);
 

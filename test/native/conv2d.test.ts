@@ -160,6 +160,7 @@ const awkward: Case[] = [
   { name: '100x100x1->8 k5 pad2 (planar, several image chunks)', batch: 3, in: [100, 100, 1], outC: 8, kernel: [5, 5], pad: [2, 2, 2, 2] },
   // Strided 1x1 backward data written in place.
   { name: '6x4x5->21 k3 pad1 (AVX2: one tile of three channel blocks, the last partial)', batch: 2, in: [6, 4, 5], outC: 21, kernel: [3, 3], pad: [1, 1, 1, 1] },
+  { name: '3x26x5->16 k3 pad1 (AVX2: a 2-pixel tail tile merged into 4 + 4)', batch: 2, in: [3, 26, 5], outC: 16, kernel: [3, 3], pad: [1, 1, 1, 1] },
   { name: '10x7x20->40 1x1 stride [2,3]', batch: 3, in: [10, 7, 20], outC: 40, kernel: [1, 1], stride: [2, 3] },
 ];
 

@@ -1,7 +1,8 @@
 // AVX2 versions of the fused row-range loops (contracts in fused_isa.h), the
 // same structure as fused_avx512.cpp with 8 lanes: reductions walk a column
 // strip of up to 32 channels (four ymm accumulators, the last vector masked
-// through maskload, which zeroes the lanes it skips) down the
+// through maskload, which zeroes the lanes it skips; whole vectors use plain
+// loads and stores) down the
 // block's rows, so the sums stay in registers; strips wider than the tensor's
 // channel count just mask off. Apply passes go row by row, 8 channels per
 // vector with a masked tail, the per-channel constants reloaded from L1.
@@ -28,6 +29,23 @@ __m256i tailMask(int64_t remaining) {
 __m256 load(__m256i m, const float* p) { return _mm256_maskload_ps(p, m); }
 void store(float* p, __m256i m, __m256 v) { _mm256_maskstore_ps(p, m, v); }
 
+// Whole vectors use plain loads and stores; only a tail of fewer than 8
+// floats is masked. (A vmaskmovps store is microcoded on AMD cores: masking
+// every store held these memory-bound loops to 1-2 GB/s on a Zen 3.)
+__m256 loadPart(const float* p, int64_t remaining) {
+  return remaining >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, tailMask(remaining));
+}
+void storePart(float* p, int64_t remaining, __m256 v) {
+  if (remaining >= 8) _mm256_storeu_ps(p, v);
+  else _mm256_maskstore_ps(p, tailMask(remaining), v);
+}
+
+// Strip loads: Full when every vector of the strip is whole.
+template <bool Full>
+__m256 stripLoad(__m256i m, const float* p) {
+  return Full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
+}
+
 template <int A>
 __m256 derivative(__m256 y, __m256 dy) {
   if (A == kRelu) return _mm256_and_ps(_mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ), dy);
@@ -37,7 +55,7 @@ __m256 derivative(__m256 y, __m256 dy) {
   return dy;
 }
 
-template <int V>
+template <int V, bool Full>
 void statsStrip(int64_t rows, int64_t channels, const float* x, int64_t width, float* center, float* shifted,
                 float* squares) {
   __m256i m[V];
@@ -48,7 +66,7 @@ void statsStrip(int64_t rows, int64_t channels, const float* x, int64_t width, f
   }
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = x + r * channels;
-    for (int v = 0; v < V; ++v) s[v] = _mm256_add_ps(s[v], load(m[v], row + 8 * v));
+    for (int v = 0; v < V; ++v) s[v] = _mm256_add_ps(s[v], stripLoad<Full>(m[v], row + 8 * v));
   }
   const __m256 n = _mm256_set1_ps(static_cast<float>(rows));
   for (int v = 0; v < V; ++v) {
@@ -60,7 +78,7 @@ void statsStrip(int64_t rows, int64_t channels, const float* x, int64_t width, f
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = x + r * channels;
     for (int v = 0; v < V; ++v) {
-      const __m256 d = _mm256_sub_ps(load(m[v], row + 8 * v), cen[v]);
+      const __m256 d = _mm256_sub_ps(stripLoad<Full>(m[v], row + 8 * v), cen[v]);
       s1[v] = _mm256_add_ps(s1[v], d);
       q[v] = _mm256_fmadd_ps(d, d, q[v]);
     }
@@ -79,16 +97,25 @@ void blockStats(int64_t rows, int64_t channels, const float* x, float* center, f
     float* ce = center + c;
     float* sh = shifted + c;
     float* sq = squares + c;
+    if (width % 8 == 0) {
+      switch (vectors) {
+        case 1: statsStrip<1, true>(rows, channels, x + c, width, ce, sh, sq); break;
+        case 2: statsStrip<2, true>(rows, channels, x + c, width, ce, sh, sq); break;
+        case 3: statsStrip<3, true>(rows, channels, x + c, width, ce, sh, sq); break;
+        default: statsStrip<4, true>(rows, channels, x + c, width, ce, sh, sq); break;
+      }
+      continue;
+    }
     switch (vectors) {
-      case 1: statsStrip<1>(rows, channels, x + c, width, ce, sh, sq); break;
-      case 2: statsStrip<2>(rows, channels, x + c, width, ce, sh, sq); break;
-      case 3: statsStrip<3>(rows, channels, x + c, width, ce, sh, sq); break;
-      default: statsStrip<4>(rows, channels, x + c, width, ce, sh, sq); break;
+      case 1: statsStrip<1, false>(rows, channels, x + c, width, ce, sh, sq); break;
+      case 2: statsStrip<2, false>(rows, channels, x + c, width, ce, sh, sq); break;
+      case 3: statsStrip<3, false>(rows, channels, x + c, width, ce, sh, sq); break;
+      default: statsStrip<4, false>(rows, channels, x + c, width, ce, sh, sq); break;
     }
   }
 }
 
-template <int A, int V>
+template <int A, int V, bool Full>
 void gradSumsStrip(int64_t rows, int64_t channels, const float* x, const float* y, const float* dy,
                    const float* mean, int64_t width, float* sumG, float* sumGX) {
   __m256i m[V];
@@ -103,10 +130,10 @@ void gradSumsStrip(int64_t rows, int64_t channels, const float* x, const float* 
     const int64_t o = r * channels;
     for (int v = 0; v < V; ++v) {
       const int64_t i = o + 8 * v;
-      const __m256 yy = A == kLinear ? _mm256_setzero_ps() : load(m[v], y + i);
-      const __m256 g = derivative<A>(yy, load(m[v], dy + i));
+      const __m256 yy = A == kLinear ? _mm256_setzero_ps() : stripLoad<Full>(m[v], y + i);
+      const __m256 g = derivative<A>(yy, stripLoad<Full>(m[v], dy + i));
       sg[v] = _mm256_add_ps(sg[v], g);
-      sgx[v] = _mm256_fmadd_ps(g, _mm256_sub_ps(load(m[v], x + i), mu[v]), sgx[v]);
+      sgx[v] = _mm256_fmadd_ps(g, _mm256_sub_ps(stripLoad<Full>(m[v], x + i), mu[v]), sgx[v]);
     }
   }
   for (int v = 0; v < V; ++v) {
@@ -122,11 +149,20 @@ void gradSums(int64_t rows, int64_t channels, const float* x, const float* y, co
     const int64_t width = channels - c < 32 ? channels - c : 32;
     const int vectors = static_cast<int>((width + 7) / 8);
     const float* yc = A == kLinear ? y : y + c;
+    if (width % 8 == 0) {
+      switch (vectors) {
+        case 1: gradSumsStrip<A, 1, true>(rows, channels, x + c, yc, dy + c, mean + c, width, sumG + c, sumGX + c); break;
+        case 2: gradSumsStrip<A, 2, true>(rows, channels, x + c, yc, dy + c, mean + c, width, sumG + c, sumGX + c); break;
+        case 3: gradSumsStrip<A, 3, true>(rows, channels, x + c, yc, dy + c, mean + c, width, sumG + c, sumGX + c); break;
+        default: gradSumsStrip<A, 4, true>(rows, channels, x + c, yc, dy + c, mean + c, width, sumG + c, sumGX + c); break;
+      }
+      continue;
+    }
     switch (vectors) {
-      case 1: gradSumsStrip<A, 1>(rows, channels, x + c, yc, dy + c, mean + c, width, sumG + c, sumGX + c); break;
-      case 2: gradSumsStrip<A, 2>(rows, channels, x + c, yc, dy + c, mean + c, width, sumG + c, sumGX + c); break;
-      case 3: gradSumsStrip<A, 3>(rows, channels, x + c, yc, dy + c, mean + c, width, sumG + c, sumGX + c); break;
-      default: gradSumsStrip<A, 4>(rows, channels, x + c, yc, dy + c, mean + c, width, sumG + c, sumGX + c); break;
+      case 1: gradSumsStrip<A, 1, false>(rows, channels, x + c, yc, dy + c, mean + c, width, sumG + c, sumGX + c); break;
+      case 2: gradSumsStrip<A, 2, false>(rows, channels, x + c, yc, dy + c, mean + c, width, sumG + c, sumGX + c); break;
+      case 3: gradSumsStrip<A, 3, false>(rows, channels, x + c, yc, dy + c, mean + c, width, sumG + c, sumGX + c); break;
+      default: gradSumsStrip<A, 4, false>(rows, channels, x + c, yc, dy + c, mean + c, width, sumG + c, sumGX + c); break;
     }
   }
 }
@@ -149,11 +185,11 @@ void affineRows(int64_t rows, int64_t channels, const float* x, const float* cen
     const float* in = x + r * channels;
     float* o = out + r * channels;
     for (int64_t c = 0; c < channels; c += 8) {
-      const __m256i m = tailMask(channels - c);
-      const __m256 centered = _mm256_sub_ps(load(m, in + c), load(m, center + c));
-      __m256 v = _mm256_fmadd_ps(centered, load(m, scale + c), load(m, shift + c));
+      const int64_t n = channels - c;
+      const __m256 centered = _mm256_sub_ps(loadPart(in + c, n), loadPart(center + c, n));
+      __m256 v = _mm256_fmadd_ps(centered, loadPart(scale + c, n), loadPart(shift + c, n));
       if (Relu) v = _mm256_max_ps(v, zero);  // v > 0 ? v : 0, NaN to 0
-      store(o + c, m, v);
+      storePart(o + c, n, v);
     }
   }
 }
@@ -170,13 +206,13 @@ void backwardRows(int64_t rows, int64_t channels, const float* x, const float* y
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t o = r * channels;
     for (int64_t c = 0; c < channels; c += 8) {
-      const __m256i m = tailMask(channels - c);
+      const int64_t n = channels - c;
       const int64_t i = o + c;
-      const __m256 yy = A == kLinear ? _mm256_setzero_ps() : load(m, y + i);
-      const __m256 g = derivative<A>(yy, load(m, dy + i));
-      const __m256 centered = _mm256_sub_ps(load(m, x + i), load(m, mean + c));
-      const __m256 rest = _mm256_fmadd_ps(centered, load(m, b + c), load(m, d + c));
-      store(dx + i, m, _mm256_fmadd_ps(g, load(m, a + c), rest));
+      const __m256 yy = A == kLinear ? _mm256_setzero_ps() : loadPart(y + i, n);
+      const __m256 g = derivative<A>(yy, loadPart(dy + i, n));
+      const __m256 centered = _mm256_sub_ps(loadPart(x + i, n), loadPart(mean + c, n));
+      const __m256 rest = _mm256_fmadd_ps(centered, loadPart(b + c, n), loadPart(d + c, n));
+      storePart(dx + i, n, _mm256_fmadd_ps(g, loadPart(a + c, n), rest));
     }
   }
 }
@@ -196,11 +232,11 @@ template <bool Relu, bool Sum>
 void flatForwardLoop(int64_t count, const float* a, const float* b, float* out) {
   const __m256 zero = _mm256_setzero_ps();
   for (int64_t i = 0; i < count; i += 8) {
-    const __m256i m = tailMask(count - i);
-    __m256 v = load(m, a + i);
-    if (Sum) v = _mm256_add_ps(v, load(m, b + i));
+    const int64_t n = count - i;
+    __m256 v = loadPart(a + i, n);
+    if (Sum) v = _mm256_add_ps(v, loadPart(b + i, n));
     if (Relu) v = _mm256_max_ps(v, zero);
-    store(out + i, m, v);
+    storePart(out + i, n, v);
   }
 }
 
@@ -219,16 +255,16 @@ template <int A>
 void flatBackwardLoop(int64_t count, const float* y, const float* dy, float* gradA, bool accumulateA, float* gradB,
                       bool accumulateB) {
   for (int64_t i = 0; i < count; i += 8) {
-    const __m256i m = tailMask(count - i);
-    const __m256 yy = A == kLinear ? _mm256_setzero_ps() : load(m, y + i);
-    const __m256 g = derivative<A>(yy, load(m, dy + i));
+    const int64_t n = count - i;
+    const __m256 yy = A == kLinear ? _mm256_setzero_ps() : loadPart(y + i, n);
+    const __m256 g = derivative<A>(yy, loadPart(dy + i, n));
     if (gradA != nullptr) {
-      const __m256 v = accumulateA ? _mm256_add_ps(load(m, gradA + i), g) : g;
-      store(gradA + i, m, v);
+      const __m256 v = accumulateA ? _mm256_add_ps(loadPart(gradA + i, n), g) : g;
+      storePart(gradA + i, n, v);
     }
     if (gradB != nullptr) {
-      const __m256 v = accumulateB ? _mm256_add_ps(load(m, gradB + i), g) : g;
-      store(gradB + i, m, v);
+      const __m256 v = accumulateB ? _mm256_add_ps(loadPart(gradB + i, n), g) : g;
+      storePart(gradB + i, n, v);
     }
   }
 }
@@ -247,8 +283,8 @@ void flatBackward(int64_t count, Activation activation, const float* y, const fl
 void axpy(int64_t count, float alpha, const float* x, float* y) {
   const __m256 k = _mm256_set1_ps(alpha);
   for (int64_t i = 0; i < count; i += 8) {
-    const __m256i m = tailMask(count - i);
-    store(y + i, m, _mm256_fmadd_ps(k, load(m, x + i), load(m, y + i)));
+    const int64_t n = count - i;
+    storePart(y + i, n, _mm256_fmadd_ps(k, loadPart(x + i, n), loadPart(y + i, n)));
   }
 }
 

@@ -6,11 +6,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import { backend, version } from '../backend';
-import { runKiln } from './kiln-runner';
+import { runKiln, runKilnSoak } from './kiln-runner';
 import { TimeoutError } from './peer-process';
 import { livePeerProcess, PEER_NAMES, startPeer, type Peer, type PeerName } from './peers';
-import { frameworkKey, summaryTable, svgChart } from './report';
-import { MODELS, median, resolveThreads, workloadLabel, type BenchResult, type Mode, type ModelName, type StepBudget, type StepTimes, type Workload } from './workloads';
+import { frameworkKey, memoryTable, soakTable, summaryTable, svgChart } from './report';
+import { MODELS, median, resolveThreads, workloadLabel, type BenchResult, type Mode, type ModelName, type SoakResult, type StepBudget, type StepTimes, type Workload } from './workloads';
 
 export const benchUsage = `Usage: kiln bench [options]
 
@@ -33,6 +33,9 @@ Options:
   --peers LIST         torch,tfjs-cpu,tfjs-wasm or none (default all three)
   --python PATH        interpreter with torch (default /usr/bin/python3)
   --seed N             seed for weights, inputs and labels (default 0)
+  --soak-steps N       afterwards, train each model N steps at the smallest
+                       batch on all threads and report kiln's RSS over the run
+                       (WORKLOADS: no growth across 1,000 steps); 0 = off (default)
   --json FILE          write the measurements as a JSON array
   --plot FILE          write an SVG bar chart of images/s per workload
   --quiet              only the summary
@@ -73,6 +76,7 @@ export interface BenchOptions {
   json?: string;
   plot?: string;
   quiet: boolean;
+  soakSteps: number;
 }
 
 export function parseBenchArgs(args: string[]): BenchOptions | 'help' {
@@ -92,6 +96,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | 'help' {
       peers: { type: 'string', default: PEER_NAMES.join(',') },
       python: { type: 'string', default: '/usr/bin/python3' },
       seed: { type: 'string', default: '0' },
+      'soak-steps': { type: 'string', default: '0' },
       json: { type: 'string' },
       plot: { type: 'string' },
       quiet: { type: 'boolean', default: false },
@@ -136,6 +141,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | 'help' {
     json: values.json,
     plot: values.plot,
     quiet: values.quiet!,
+    soakSteps: positiveInteger('soak-steps', values['soak-steps']!, true),
   };
 }
 
@@ -318,6 +324,9 @@ export async function benchCommand(args: string[]): Promise<void> {
   console.log('');
   console.log(summaryTable(results, shown));
   console.log('');
+  console.log('Peak RSS of each framework\'s process during the measurement (kiln\'s is reset before each one):');
+  console.log(memoryTable(results, shown));
+  console.log('');
   for (const peer of peers) if (peer.missing) console.log(`${peer.name}: missing (${peer.missing})`);
   const problems = new Set(results.filter((r) => r.imagesPerSecond === null && !r.error?.startsWith('missing')).map((r) => `${frameworkKey(r)} ${r.mode}: ${r.error ?? r.note}`));
   for (const problem of problems) console.log(problem);
@@ -333,8 +342,19 @@ export async function benchCommand(args: string[]): Promise<void> {
   if (incomplete.length > 0) {
     console.log(`fewer timed steps than asked (time budget): ${incomplete.map((r) => `${frameworkKey(r)} ${workloadLabel(r)}: ${r.steps}`).join(', ')}`);
   }
+  const soaks: SoakResult[] = [];
+  if (options.soakSteps > 0) {
+    const threads = resolveThreads('all');
+    for (const model of options.models) {
+      if (!options.quiet) console.log(`memory: ${model} training ${options.soakSteps} steps at batch ${options.batches[0]}...`);
+      soaks.push(await runKilnSoak(model, options.batches[0], threads, options.soakSteps, options.budget.seed));
+    }
+    console.log('');
+    console.log(`kiln's RSS over ${options.soakSteps} training steps (after 5 warm-up steps; garbage collected at both ends):`);
+    console.log(soakTable(soaks));
+  }
   if (options.json) {
-    fs.writeFileSync(options.json, JSON.stringify(results, null, 2) + '\n');
+    fs.writeFileSync(options.json, JSON.stringify([...results, ...soaks], null, 2) + '\n');
     console.log(`wrote ${options.json}`);
   }
   if (options.plot) {

@@ -7,7 +7,7 @@ import { backend, setNumThreads } from '../backend';
 import { zoo } from '../model/zoo';
 import { sgd } from '../train/optimizers';
 import { collectGarbage, peakRssMB, resetPeakRss } from './memory';
-import { median, randomBatch, type StepBudget, type StepTimes, type Workload } from './workloads';
+import { median, randomBatch, type ModelName, type SoakResult, type StepBudget, type StepTimes, type Workload } from './workloads';
 
 const MiB = 2 ** 20;
 
@@ -62,6 +62,43 @@ export async function runKiln(workload: Workload, budget: StepBudget): Promise<S
       rssMB: rssAfter / MiB,
       rssGrowthMB: (rssAfter - rssBefore) / MiB,
       eventLoopDelayMs: { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) },
+    };
+  } finally {
+    setNumThreads(previousThreads);
+  }
+}
+
+/**
+ * Trains `model` for `steps` steps at `batch` after a short warm-up and
+ * samples the process's RSS, to show that a long run does not grow: every
+ * buffer lives in the plan, allocated once, and a step allocates nothing
+ * that outlives it.
+ */
+export async function runKilnSoak(model: ModelName, batch: number, threads: number, steps: number, seed: number): Promise<SoakResult> {
+  const previousThreads = backend().threads;
+  setNumThreads(threads);
+  collectGarbage();
+  try {
+    const m = zoo[model]({ seed });
+    m.compile({ optimizer: sgd({ learningRate: 0.01, momentum: 0.9 }), loss: 'softmaxCrossEntropy' });
+    const plan = m.ensurePlan(batch);
+    const { images, labels } = randomBatch(model, batch, seed);
+    for (let i = 0; i < 5; i++) await plan.trainStep(images, labels, null, batch, 0.01);
+    collectGarbage();
+    const start = process.memoryUsage.rss() / MiB;
+    const sampleEvery = Math.max(1, Math.round(steps / 20));
+    const samples: number[] = [];
+    for (let step = 1; step <= steps; step++) {
+      await plan.trainStep(images, labels, null, batch, 0.01);
+      if (step % sampleEvery === 0) samples.push(Math.round((process.memoryUsage.rss() / MiB) * 10) / 10);
+    }
+    collectGarbage();
+    const end = process.memoryUsage.rss() / MiB;
+    const round1 = (v: number) => Math.round(v * 10) / 10;
+    return {
+      kind: 'memory', framework: 'kiln', model, batch, threads: backend().threads, steps,
+      startRssMB: round1(start), maxRssMB: round1(Math.max(start, end, ...samples)), endRssMB: round1(end),
+      growthMB: round1(end - start), sampleEvery, samplesMB: samples,
     };
   } finally {
     setNumThreads(previousThreads);

@@ -1,6 +1,7 @@
-// The human side of `kiln bench`: the summary table with kiln/peer ratios and
-// the SVG bar chart (written by hand, no plotting dependency).
-import type { BenchResult, Mode, ModelName, Workload } from './workloads';
+// The human side of `kiln bench`: the summary table with kiln/peer ratios,
+// the peak-RSS and long-run memory tables, and the SVG bar chart (written by
+// hand, no plotting dependency).
+import type { BenchResult, Mode, ModelName, SoakResult, Workload } from './workloads';
 import { workloadLabel } from './workloads';
 
 /** The kiln/PyTorch throughput targets of the benchmark issue. */
@@ -64,6 +65,28 @@ export function summaryTable(results: BenchResult[], peers: string[]): string {
       row.push(`${target.toFixed(1)}x${ratio === null ? '' : ratio >= target ? ' met' : ' not met'}`);
     }
     rows.push(row);
+  }
+  return rows.map((row) => `| ${row.join(' | ')} |`).join('\n');
+}
+
+/** A Markdown table of each framework's peak RSS (MB) per workload, kiln's beside every peer's. */
+export function memoryTable(results: BenchResult[], peers: string[]): string {
+  const header = ['model', 'mode', 'batch', 'threads', 'kiln peak RSS MB', ...peers.map((peer) => `${peer} peak RSS MB`)];
+  const rows = [header, header.map(() => '---')];
+  const mb = (r: BenchResult | undefined) => (r?.peakRssMB == null ? '—' : r.peakRssMB.toFixed(0));
+  for (const { workload, results: group } of groupByWorkload(results)) {
+    const row = [workload.model, workload.mode, String(workload.batch), String(workload.threads), mb(group.find((r) => r.framework === 'kiln'))];
+    for (const peer of peers) row.push(mb(group.find((r) => frameworkKey(r) === peer)));
+    rows.push(row);
+  }
+  return rows.map((row) => `| ${row.join(' | ')} |`).join('\n');
+}
+
+/** A Markdown table of kiln's RSS over a long training run per model. */
+export function soakTable(soaks: SoakResult[]): string {
+  const rows = [['model', 'batch', 'threads', 'steps', 'RSS after warm-up MB', 'max MB', 'end MB', 'growth MB'], Array(8).fill('---')];
+  for (const s of soaks) {
+    rows.push([s.model, String(s.batch), String(s.threads), String(s.steps), s.startRssMB.toFixed(0), s.maxRssMB.toFixed(0), s.endRssMB.toFixed(0), s.growthMB.toFixed(1)]);
   }
   return rows.map((row) => `| ${row.join(' | ')} |`).join('\n');
 }

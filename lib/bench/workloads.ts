@@ -51,6 +51,25 @@ export interface StepTimes {
   eventLoopDelayMs?: { p50: number; p99: number; max: number };
 }
 
+/** kiln's RSS over a long training run (--soak-steps), one per model. */
+export interface SoakResult {
+  kind: 'memory';
+  framework: 'kiln';
+  model: ModelName;
+  batch: number;
+  threads: number;
+  steps: number;
+  /** After the warm-up steps and a garbage collection. */
+  startRssMB: number;
+  maxRssMB: number;
+  /** After the last step and a garbage collection. */
+  endRssMB: number;
+  growthMB: number;
+  /** RSS every `sampleEvery` steps. */
+  sampleEvery: number;
+  samplesMB: number[];
+}
+
 /** One measurement, as written to --json. */
 export interface BenchResult extends Workload {
   framework: string;

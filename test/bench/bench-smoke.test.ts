@@ -6,8 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { benchCommand, parseBenchArgs } from '../../lib/bench/command';
-import { summaryTable, svgChart } from '../../lib/bench/report';
-import type { BenchResult } from '../../lib/bench/workloads';
+import { memoryTable, summaryTable, svgChart } from '../../lib/bench/report';
+import type { BenchResult, SoakResult } from '../../lib/bench/workloads';
 
 function quietly<T>(run: () => Promise<T>): Promise<T> {
   const log = console.log;
@@ -74,4 +74,23 @@ t.test('bad options fail with the option named', async (t) => {
     t.same(options.batches, [64, 256], 'batches run in ascending order');
     t.same(options.peers, []);
   }
+});
+
+t.test('--soak-steps reports kiln RSS over a training run per model, and peak RSS per framework is tabulated', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-bench-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const json = path.join(dir, 'bench.json');
+  await quietly(() =>
+    benchCommand(['--models', 'lenet5', '--batch', '2', '--threads', '1', '--modes', 'train', '--steps', '1', '--warmup', '0', '--rounds', '1', '--peers', 'none', '--soak-steps', '40', '--json', json, '--quiet']),
+  );
+  const records = JSON.parse(fs.readFileSync(json, 'utf8')) as Array<Record<string, unknown>>;
+  const soak = records.find((r) => r.kind === 'memory') as unknown as SoakResult;
+  t.ok(soak, 'a memory record is written');
+  t.equal(soak.model, 'lenet5');
+  t.equal(soak.steps, 40);
+  t.equal(soak.samplesMB.length, 40 / soak.sampleEvery, 'one RSS sample every sampleEvery steps');
+  t.ok(soak.startRssMB > 0 && soak.maxRssMB >= soak.startRssMB && soak.maxRssMB >= soak.endRssMB, 'max covers start and end');
+  t.equal(Math.round((soak.endRssMB - soak.startRssMB) * 10) / 10, soak.growthMB);
+  const table = memoryTable(records.filter((r) => r.kind === undefined) as unknown as BenchResult[], ['torch']);
+  t.match(table, /\| lenet5 \| train \| 2 \| 1 \| \d+ \| — \|/, 'kiln peak RSS beside a missing peer');
 });

@@ -435,9 +435,22 @@ void runCorrelation(DirectCorrelation& work) {
 // workspace just before use, while it is hot in L2, instead of a separate
 // parallel copy of a chunk of images followed by a barrier. The partition is
 // static and every output pixel gets the same tile whatever the thread count.
+// Asks for [p, p + floats) in L2 ahead of use (write: for stores, so the
+// lines arrive owned instead of being read for ownership at the store).
+void prefetchToL2(const float* p, int64_t floats, bool write) {
+  for (int64_t i = 0; i < floats; i += 16) {
+    if (write) __builtin_prefetch(p + i, 1, 2);
+    else __builtin_prefetch(p + i, 0, 2);
+  }
+}
+
+// sourceImage(img) and sourceImageFloats name the input image that
+// prepare(img) reads, so that the next image's input and output can be
+// fetched into L2 while this one is computed.
 template <typename Prepare>
 void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloats, float* slots,
-                       int64_t outputImageFloats, const Prepare& prepare) {
+                       int64_t outputImageFloats, const float* sourceImages, int64_t sourceImageFloats,
+                       const Prepare& prepare) {
   const DirectKernelSet& set = kernels();
   work.tileRows = 1;
   const int64_t nb = correlationBlocksPerGroup(work.outC, ceilDiv(work.outW, work.phaseW));
@@ -456,8 +469,26 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
       one.source = prepare(img, slot);
       one.images = 1;
       one.output = output + img * outputImageFloats;
-      set.correlate(one, t - img * perImage, last - img * perImage);
-      t = last;
+      if (end <= (img + 1) * perImage) {
+        set.correlate(one, t - img * perImage, last - img * perImage);
+        t = last;
+        continue;
+      }
+      // This thread computes the next image too: each task asks for its
+      // share of that image's input and output lines, so they stream into
+      // L2 behind the arithmetic instead of stalling its padding copy and
+      // first stores.
+      const float* nextSource = sourceImages + (img + 1) * sourceImageFloats;
+      float* nextOutput = output + (img + 1) * outputImageFloats;
+      const int64_t sourceShare = ceilDiv(sourceImageFloats, perImage * 16) * 16;
+      const int64_t outputShare = ceilDiv(outputImageFloats, perImage * 16) * 16;
+      for (; t < last; ++t) {
+        const int64_t k = t - img * perImage;
+        const int64_t s0 = std::min(k * sourceShare, sourceImageFloats), o0 = std::min(k * outputShare, outputImageFloats);
+        prefetchToL2(nextSource + s0, std::min(sourceShare, sourceImageFloats - s0), false);
+        prefetchToL2(nextOutput + o0, std::min(outputShare, outputImageFloats - o0), true);
+        set.correlate(one, k, k + 1);
+      }
     }
   });
 }
@@ -519,7 +550,7 @@ void conv2dForwardDirect(const Conv2DShape& s, const float* input, const float* 
     if (n0 == 0 && fitsPerImage(s, work)) {
       const int64_t imageFloats = s.inH * s.inW * s.inC;
       const bool unpadded = isUnpadded(s);
-      correlatePerImage(work, s.batch, sourceFloatsPerImage(s), source, outH * outW * s.outC,
+      correlatePerImage(work, s.batch, sourceFloatsPerImage(s), source, outH * outW * s.outC, input, imageFloats,
                         [&](int64_t img, float* slot) -> const float* {
                           if (unpadded) return input + img * imageFloats;
                           padImageRows(s, input + img * imageFloats, 0, paddedH(s), slot);
@@ -576,8 +607,8 @@ void conv2dBackwardDataDirect(const Conv2DShape& s, const float* gradOutput, con
     work.offsetH = (s.kernelH - 1) * s.dilationH - s.padTop;
     work.offsetW = (s.kernelW - 1) * s.dilationW - s.padLeft;
     if (n0 == 0 && fitsPerImage(s, work)) {
-      correlatePerImage(work, s.batch, sourceFloatsPerImage(s), source, s.inH * s.inW * s.inC,
-                        [&](int64_t img, float* slot) -> const float* {
+      correlatePerImage(work, s.batch, sourceFloatsPerImage(s), source, s.inH * s.inW * s.inC, gradOutput,
+                        outH * outW * s.outC, [&](int64_t img, float* slot) -> const float* {
                           spreadImage(s, gradOutput + img * outH * outW * s.outC, slot);
                           return slot;
                         });
@@ -647,6 +678,8 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
       one.images = 1;
       one.gradFilter = task == 0 ? gradFilter : slot + slotFloats;
       const int64_t first = s.batch * task / taskCount, last = s.batch * (task + 1) / taskCount;
+      const int64_t gradFloats = outH * outW * s.outC;
+      const int64_t imageShare = ceilDiv(imageFloats, tasks * 16) * 16, gradShare = ceilDiv(gradFloats, tasks * 16) * 16;
       for (int64_t img = first; img < last; ++img) {
         if (unpadded) {
           one.source = input + img * imageFloats;
@@ -654,9 +687,22 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
           padImageRows(s, input + img * imageFloats, 0, paddedH(s), slot);
           one.source = slot;
         }
-        one.gradOutput = gradOutput + img * outH * outW * s.outC;
+        one.gradOutput = gradOutput + img * gradFloats;
         one.accumulate = img == first ? 0 : 1;
-        set.filterGradient(one, 0, tasks);
+        if (img + 1 == last) {
+          set.filterGradient(one, 0, tasks);
+          continue;
+        }
+        // Each tile asks for its share of the next image's input and
+        // gradient lines (see correlatePerImage).
+        const float* nextImage = input + (img + 1) * imageFloats;
+        const float* nextGrad = gradOutput + (img + 1) * gradFloats;
+        for (int64_t task = 0; task < tasks; ++task) {
+          const int64_t i0 = std::min(task * imageShare, imageFloats), g0 = std::min(task * gradShare, gradFloats);
+          prefetchToL2(nextImage + i0, std::min(imageShare, imageFloats - i0), false);
+          prefetchToL2(nextGrad + g0, std::min(gradShare, gradFloats - g0), false);
+          set.filterGradient(one, task, task + 1);
+        }
       }
     });
     const int64_t count = s.kernelH * s.kernelW * s.inC * s.outC;

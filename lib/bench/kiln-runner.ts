@@ -6,7 +6,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { backend, setNumThreads } from '../backend';
 import { zoo } from '../model/zoo';
 import { sgd } from '../train/optimizers';
-import { collectGarbage, peakRssMB, resetPeakRss } from './memory';
+import { collectGarbage, peakRssMB, releaseUnreachable, resetPeakRss } from './memory';
 import { median, randomBatch, type ModelName, type SoakResult, type StepBudget, type StepTimes, type Workload } from './workloads';
 
 const MiB = 2 ** 20;
@@ -14,7 +14,7 @@ const MiB = 2 ** 20;
 export async function runKiln(workload: Workload, budget: StepBudget): Promise<StepTimes> {
   const previousThreads = backend().threads;
   setNumThreads(workload.threads);
-  collectGarbage(); // frees the previous measurement's plan
+  await releaseUnreachable(); // frees the previous measurement's plan
   resetPeakRss();
   try {
     const model = zoo[workload.model]({ seed: budget.seed });
@@ -77,7 +77,7 @@ export async function runKiln(workload: Workload, budget: StepBudget): Promise<S
 export async function runKilnSoak(model: ModelName, batch: number, threads: number, steps: number, seed: number): Promise<SoakResult> {
   const previousThreads = backend().threads;
   setNumThreads(threads);
-  collectGarbage();
+  await releaseUnreachable();
   try {
     const m = zoo[model]({ seed });
     m.compile({ optimizer: sgd({ learningRate: 0.01, momentum: 0.9 }), loss: 'softmaxCrossEntropy' });

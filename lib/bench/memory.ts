@@ -18,6 +18,19 @@ export function collectGarbage(): void {
   gc();
 }
 
+/**
+ * Collects garbage and waits for the native finalizers it scheduled (Node
+ * runs an addon object's finalizer after the collection that found it dead,
+ * not inside it), so the previous measurement's plan memory is really freed
+ * before the next measurement's peak is reset.
+ */
+export async function releaseUnreachable(): Promise<void> {
+  for (let i = 0; i < 2; i++) {
+    collectGarbage();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
 /** True when the peak could be reset (peakRssMB then covers only what follows). */
 export function resetPeakRss(): boolean {
   try {

@@ -80,8 +80,7 @@ export function lowerModel(nodes: SymbolicTensor[], output: SymbolicTensor, weig
  * op computes any more.
  */
 function fuseNormalizationActivations(ops: PlanSpec['ops'], outputBuffer: number): Set<number> {
-  const readers = new Map<number, number>();
-  for (const op of ops) for (const input of op.inputs) readers.set(input, (readers.get(input) ?? 0) + 1);
+  const readers = countReaders(ops);
   const fusedAway = new Set<number>();
   for (let i = 0; i < ops.length; i++) {
     const norm = ops[i];
@@ -107,8 +106,7 @@ function fuseNormalizationActivations(ops: PlanSpec['ops'], outputBuffer: number
  * already computed. Returns the buffers that no op computes any more.
  */
 function fuseNormalizationResiduals(ops: PlanSpec['ops'], outputBuffer: number): Set<number> {
-  const readers = new Map<number, number>();
-  for (const op of ops) for (const input of op.inputs) readers.set(input, (readers.get(input) ?? 0) + 1);
+  const readers = countReaders(ops);
   const fusedAway = new Set<number>();
   for (let i = 0; i < ops.length; i++) {
     const norm = ops[i];
@@ -125,4 +123,11 @@ function fuseNormalizationResiduals(ops: PlanSpec['ops'], outputBuffer: number):
     i--;
   }
   return fusedAway;
+}
+
+/** How many op inputs read each buffer. */
+function countReaders(ops: PlanSpec['ops']): Map<number, number> {
+  const readers = new Map<number, number>();
+  for (const op of ops) for (const input of op.inputs) readers.set(input, (readers.get(input) ?? 0) + 1);
+  return readers;
 }

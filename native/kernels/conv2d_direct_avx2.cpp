@@ -8,6 +8,10 @@
 //
 // Partial channel blocks (outC not a multiple of 8) use vmaskmov loads and
 // stores; full blocks use plain ones, chosen once per tile.
+//
+// The task loops below repeat the AVX-512 file's on purpose: templates and
+// inline functions shared by two ISA translation units would be merged by
+// the linker, and the AVX-512 copy could then run on a CPU without AVX-512.
 #if defined(__x86_64__)
 
 #include <immintrin.h>

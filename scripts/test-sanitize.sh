@@ -53,6 +53,7 @@ run() { # run <isa> <suites...>: one tap pass with the sanitizer environment
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     KILN_ADDON_PATH=$addon \
     KILN_ISA=$isa \
+    KILN_SANITIZER=1 \
     KILN_FUZZ_SCALE=${KILN_FUZZ_SCALE:-0.25} \
     KILN_KILLS=${KILN_KILLS:-5} \
     npx tap --reporter=tap --disable-coverage --allow-empty-coverage --timeout=1200 "$@" >>"$log" 2>&1

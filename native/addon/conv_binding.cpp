@@ -155,7 +155,12 @@ Napi::Value backwardData(const Napi::CallbackInfo& info, bool reference) {
     // kernel's own pass where it can, else compute and add.
     float* workspace = workspaceFor(info.Env(), function, call);
     if (!conv2dBackwardDataAdd(call.shape, gradOutput, filter, gradInput, workspace)) {
-      std::vector<float> result(static_cast<size_t>(call.inputCount));
+      std::vector<float> result;
+      try {
+        result.resize(static_cast<size_t>(call.inputCount));
+      } catch (const std::bad_alloc&) {
+        throw Napi::Error::New(info.Env(), "kiln." + function + ": out of memory for the accumulated gradient");
+      }
       conv2dBackwardData(call.shape, gradOutput, filter, result.data(), workspace);
       for (int64_t i = 0; i < call.inputCount; ++i) gradInput[i] += result[static_cast<size_t>(i)];
     }

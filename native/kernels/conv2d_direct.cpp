@@ -429,24 +429,29 @@ void runCorrelation(DirectCorrelation& work) {
   });
 }
 
+// Asks for share `part` of `parts` equal shares of [base, base + floats) in
+// L2 ahead of use. Called once per task of the current image for the next
+// image's data, the lines stream in behind the arithmetic instead of
+// stalling the next image's padding copy and first stores. write: lines to
+// be stored to, so they arrive owned instead of being read for ownership at
+// the store.
+void prefetchShare(const float* base, int64_t floats, int64_t part, int64_t parts, bool write) {
+  const int64_t share = ceilDiv(floats, parts * 16) * 16;
+  const int64_t first = std::min(part * share, floats), last = std::min(first + share, floats);
+  for (int64_t i = first; i < last; i += 16) {
+    if (write) __builtin_prefetch(base + i, 1, 2);
+    else __builtin_prefetch(base + i, 0, 2);
+  }
+}
+
 // The whole batch in one parallel pass: each thread takes a contiguous range
 // of (image, row tile, channel group) tasks and prepares the source of each
 // image it touches (padding or stride spreading) into its own slot of the
 // workspace just before use, while it is hot in L2, instead of a separate
 // parallel copy of a chunk of images followed by a barrier. The partition is
 // static and every output pixel gets the same tile whatever the thread count.
-// Asks for [p, p + floats) in L2 ahead of use (write: for stores, so the
-// lines arrive owned instead of being read for ownership at the store).
-void prefetchToL2(const float* p, int64_t floats, bool write) {
-  for (int64_t i = 0; i < floats; i += 16) {
-    if (write) __builtin_prefetch(p + i, 1, 2);
-    else __builtin_prefetch(p + i, 0, 2);
-  }
-}
-
-// sourceImage(img) and sourceImageFloats name the input image that
-// prepare(img) reads, so that the next image's input and output can be
-// fetched into L2 while this one is computed.
+// sourceImages / sourceImageFloats: the per-image input that prepare(img)
+// reads, prefetched (with the output) for the thread's next image.
 template <typename Prepare>
 void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloats, float* slots,
                        int64_t outputImageFloats, const float* sourceImages, int64_t sourceImageFloats,
@@ -474,19 +479,14 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
         t = last;
         continue;
       }
-      // This thread computes the next image too: each task asks for its
-      // share of that image's input and output lines, so they stream into
-      // L2 behind the arithmetic instead of stalling its padding copy and
-      // first stores.
+      // This thread computes the next image too: one task at a time, each
+      // prefetching its share of that image.
       const float* nextSource = sourceImages + (img + 1) * sourceImageFloats;
-      float* nextOutput = output + (img + 1) * outputImageFloats;
-      const int64_t sourceShare = ceilDiv(sourceImageFloats, perImage * 16) * 16;
-      const int64_t outputShare = ceilDiv(outputImageFloats, perImage * 16) * 16;
+      const float* nextOutput = output + (img + 1) * outputImageFloats;
       for (; t < last; ++t) {
         const int64_t k = t - img * perImage;
-        const int64_t s0 = std::min(k * sourceShare, sourceImageFloats), o0 = std::min(k * outputShare, outputImageFloats);
-        prefetchToL2(nextSource + s0, std::min(sourceShare, sourceImageFloats - s0), false);
-        prefetchToL2(nextOutput + o0, std::min(outputShare, outputImageFloats - o0), true);
+        prefetchShare(nextSource, sourceImageFloats, k, perImage, false);
+        prefetchShare(nextOutput, outputImageFloats, k, perImage, true);
         set.correlate(one, k, k + 1);
       }
     }
@@ -679,7 +679,6 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
       one.gradFilter = task == 0 ? gradFilter : slot + slotFloats;
       const int64_t first = s.batch * task / taskCount, last = s.batch * (task + 1) / taskCount;
       const int64_t gradFloats = outH * outW * s.outC;
-      const int64_t imageShare = ceilDiv(imageFloats, tasks * 16) * 16, gradShare = ceilDiv(gradFloats, tasks * 16) * 16;
       for (int64_t img = first; img < last; ++img) {
         if (unpadded) {
           one.source = input + img * imageFloats;
@@ -693,14 +692,13 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
           set.filterGradient(one, 0, tasks);
           continue;
         }
-        // Each tile asks for its share of the next image's input and
-        // gradient lines (see correlatePerImage).
+        // One filter tile at a time, each prefetching its share of the
+        // next image's input and gradient.
         const float* nextImage = input + (img + 1) * imageFloats;
         const float* nextGrad = gradOutput + (img + 1) * gradFloats;
         for (int64_t task = 0; task < tasks; ++task) {
-          const int64_t i0 = std::min(task * imageShare, imageFloats), g0 = std::min(task * gradShare, gradFloats);
-          prefetchToL2(nextImage + i0, std::min(imageShare, imageFloats - i0), false);
-          prefetchToL2(nextGrad + g0, std::min(gradShare, gradFloats - g0), false);
+          prefetchShare(nextImage, imageFloats, task, tasks, false);
+          prefetchShare(nextGrad, gradFloats, task, tasks, false);
           set.filterGradient(one, task, task + 1);
         }
       }

@@ -385,7 +385,7 @@ static void batchNormBackwardWith(int64_t rows, int64_t channels, const float* i
                   const int64_t n = std::min(rows, first + perBlock) - first;
                   if (gradResidual != nullptr) {
                     k.flatBackward(n * channels, activation, output + o, gradOutput + o, gradResidual + o, false,
-                                      nullptr, false);
+                                   nullptr, false);
                     k.blockGradSums(n, channels, Activation::Linear, input + o, input + o, gradResidual + o, savedMean,
                                     s, s + channels);
                   } else {

@@ -162,6 +162,9 @@ const awkward: Case[] = [
   { name: '6x4x5->21 k3 pad1 (AVX2: one tile of three channel blocks, the last partial)', batch: 2, in: [6, 4, 5], outC: 21, kernel: [3, 3], pad: [1, 1, 1, 1] },
   { name: '3x26x5->16 k3 pad1 (AVX2: a 2-pixel tail tile merged into 4 + 4)', batch: 2, in: [3, 26, 5], outC: 16, kernel: [3, 3], pad: [1, 1, 1, 1] },
   { name: '10x7x20->40 1x1 stride [2,3]', batch: 3, in: [10, 7, 20], outC: 40, kernel: [1, 1], stride: [2, 3] },
+  // A filter too big for the per-image split and images big enough that the
+  // filter gradient walks its tiles over one image per pass (three passes).
+  { name: '16x16x96->96 k3 pad1 (filter gradient in passes of one image)', batch: 3, in: [16, 16, 96], outC: 96, kernel: [3, 3], pad: [1, 1, 1, 1] },
 ];
 
 const realLayers: Case[] = [

@@ -39,8 +39,51 @@ constexpr DirectKernelSet kDirectKernelsAvx2{
 
 const DirectKernelSet& kernels() { return activeIsa() == Isa::Avx512 ? kDirectKernelsAvx512 : kDirectKernelsAvx2; }
 int64_t lanes() { return kernels().lanes; }
-// The channel-planar kernels (few channels along the vector) exist for AVX-512 only.
-bool planarKernels() { return activeIsa() == Isa::Avx512; }
+
+// One ISA's channel-planar kernels (few channels along the vector) and the
+// register budget their tiles must fit: a correlation tile of R rows x V
+// 16-column vectors x OC channels holds R * V * registersPerVector * OC
+// accumulators, a filter-gradient tile of T taps x OC channels T * OC (one
+// 8- or 16-column partial sum each); plus the operand set the kernel keeps
+// in registers and one streamed operand (see the kernel files).
+struct PlanarKernelSet {
+  int64_t registers;
+  int64_t registersPerVector;  // one zmm, or two ymm halves
+  // Whether the kernels keep the smaller of the two operand sets (source
+  // vectors or broadcasts / gradient vectors) in registers; if not, always
+  // the source vectors (correlation) and the gradient vectors (filter gradient).
+  bool holdsSmaller;
+  int64_t maxVectors, maxRows, maxTaps;
+  // Most output channels for which the planar filter gradient is used.
+  int64_t maxFilterGradientChannels;
+  // Whether the filter gradient splits the batch by threads, each
+  // transposing its images one at a time (see backwardFilterPlanar),
+  // instead of transposing a chunk of images up front and splitting by tiles.
+  bool perImageFilterGradient;
+  void (*toPlanar)(const PlanarCopy& work, int64_t firstTask, int64_t endTask);
+  void (*correlate)(const PlanarCorrelation& work, int64_t firstTask, int64_t endTask);
+  void (*filterGradient)(const PlanarFilterGradient& work, int64_t firstTask, int64_t endTask);
+};
+constexpr PlanarKernelSet kPlanarKernelsAvx512{32, 1, false, 2, 6, 8, kMaxPlanarChannels, false, conv2dToPlanarAvx512,
+                                               conv2dPlanarCorrelateAvx512, conv2dPlanarFilterGradientAvx512};
+// One vector per tile: with 16 registers a second vector fits only for 1-3
+// channels, and there one vector with more rows holds as many or more
+// accumulators.
+// Filter gradient for at most 4 channels: with 5-8 the channels-last
+// kernels fill 5-8 of their 8 lanes and the transposition of the gradient
+// is repaid at best (lenet5 conv1) or not at all. Batch 64, GFLOP/s on 1 / 2
+// threads, channels-last vs planar: 16x16x16->6 3x3 34 vs 28 / 63 vs 50,
+// 32x32x3->6 3x3 27 vs 21 / 48 vs 36, 16x16x8->8 3x3 44 vs 22 / 80 vs 42,
+// lenet5 conv1 (1->6 5x5) 25 vs 26 / 48 vs 50; with fewer channels:
+// 28x28x1->3 5x5 13 vs 20 / 21 vs 33, 16x16x16->2 3x3 11 vs 16 / 21 vs 28,
+// 32x32x3->4 3x3 19 vs 18 / 36 vs 36.
+constexpr PlanarKernelSet kPlanarKernelsAvx2{16, 2, true, 1, 6, 10, 4, true, conv2dToPlanarAvx2,
+                                             conv2dPlanarCorrelateAvx2, conv2dPlanarFilterGradientAvx2};
+
+bool planarKernels() { return activeIsa() == Isa::Avx512 || activeIsa() == Isa::Avx2; }
+const PlanarKernelSet& planarKernelSet() {
+  return activeIsa() == Isa::Avx512 ? kPlanarKernelsAvx512 : kPlanarKernelsAvx2;
+}
 #endif
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -207,7 +250,9 @@ bool usePlanarForward(const Conv2DShape& s) {
 bool usePlanarBackwardData(const Conv2DShape& s) {
   return planarKernels() && s.inC <= kMaxPlanarChannels && s.strideH == 1 && s.strideW == 1;
 }
-bool usePlanarBackwardFilter(const Conv2DShape& s) { return usePlanarForward(s); }
+bool usePlanarBackwardFilter(const Conv2DShape& s) {
+  return usePlanarForward(s) && s.outC <= planarKernelSet().maxFilterGradientChannels;
+}
 #endif
 
 int64_t planarFloatsPerImage(const Conv2DShape& s) {
@@ -225,27 +270,55 @@ int64_t planarImagesPerChunk(const Conv2DShape& s) {
 void toPlanar(const float* src, int64_t images, int64_t H, int64_t W, int64_t C, float* dst, int64_t dstH,
               int64_t dstW, int64_t rowOffset, int64_t columnOffset) {
   const PlanarCopy work{src, images, H, W, C, dst, dstH, dstW, rowOffset, columnOffset};
-  parallelFor(images * dstH, 4, [&](int64_t begin, int64_t end) { conv2dToPlanarAvx512(work, begin, end); });
+  const auto copy = planarKernelSet().toPlanar;
+  parallelFor(images * dstH, 4, [&](int64_t begin, int64_t end) { copy(work, begin, end); });
 }
-#endif
 
-// Largest row tile whose accumulators, source vectors and one broadcast fit
-// in the 32 zmm registers.
-int64_t planarRows(int64_t channels, int64_t vectors) {
-  int64_t rows = 6;
-  while (rows > 1 && rows * vectors * (channels + 1) + 1 > 32) --rows;
+void prefetchShare(const float* base, int64_t floats, int64_t part, int64_t parts, bool write);
+
+// One image, on the calling thread.
+void toPlanarHere(const float* src, int64_t H, int64_t W, int64_t C, float* dst, int64_t dstH, int64_t dstW,
+                  int64_t rowOffset, int64_t columnOffset) {
+  const PlanarCopy work{src, 1, H, W, C, dst, dstH, dstW, rowOffset, columnOffset};
+  planarKernelSet().toPlanar(work, 0, dstH);
+}
+
+// Whether `vectors` (source vectors or taps) x `channels` accumulators, the
+// held operand set and one streamed operand fit; `fixedHeld` is the set
+// held when the kernels do not pick the smaller one.
+bool planarFits(const PlanarKernelSet& set, int64_t vectors, int64_t channels, int64_t fixedHeld) {
+  const int64_t held = set.holdsSmaller ? std::min(vectors, channels) : fixedHeld;
+  return vectors * channels + held + 1 <= set.registers;
+}
+
+// Largest row tile that fits (at least 1: the AVX2 kernels split a tile
+// that does not, see conv2d_planar_avx2.cpp).
+int64_t planarRows(const PlanarKernelSet& set, int64_t channels, int64_t vectors) {
+  int64_t rows = set.maxRows;
+  while (rows > 1) {
+    const int64_t sources = rows * vectors * set.registersPerVector;
+    if (planarFits(set, sources, channels, sources)) break;
+    --rows;
+  }
   return rows;
 }
 
-#if defined(__x86_64__)
+// Largest filter-gradient tap tile that fits (at least 1).
+int64_t planarTaps(const PlanarKernelSet& set, int64_t channels) {
+  int64_t taps = set.maxTaps;
+  while (taps > 1 && !planarFits(set, taps, channels, channels)) --taps;
+  return taps;
+}
+
 void runPlanarCorrelation(PlanarCorrelation& work) {
+  const PlanarKernelSet& set = planarKernelSet();
   const int64_t vectors = ceilDiv(work.outW, 16);
-  work.vectorsPerTile = std::min<int64_t>(2, vectors);
+  work.vectorsPerTile = std::min(set.maxVectors, vectors);
   work.columnGroups = ceilDiv(vectors, work.vectorsPerTile);
-  work.rowsPerTile = balancedTile(work.outH, planarRows(work.outC, work.vectorsPerTile));
+  work.rowsPerTile = balancedTile(work.outH, planarRows(set, work.outC, work.vectorsPerTile));
   work.rowTiles = ceilDiv(work.outH, work.rowsPerTile);
   parallelFor(work.images * work.rowTiles * work.columnGroups, 1, [&](int64_t begin, int64_t end) {
-    conv2dPlanarCorrelateAvx512(work, begin, end);
+    set.correlate(work, begin, end);
   });
 }
 
@@ -338,8 +411,57 @@ void backwardFilterPlanar(const Conv2DShape& s, const float* input, const float*
   work.dilationW = s.dilationW;
   work.gradFilter = gradFilter;
   const int64_t taps = s.kernelH * s.kernelW * s.inC;
-  work.tapsPerTile = balancedTile(taps, std::min<int64_t>(8, (31 - s.outC) / s.outC));
+  const PlanarKernelSet& set = planarKernelSet();
+  work.tapsPerTile = balancedTile(taps, planarTaps(set, s.outC));
   work.tapTiles = ceilDiv(taps, work.tapsPerTile);
+  // AVX2: split by images: each thread transposes its images one at a time
+  // into its own slot and walks every tap tile over each while it is in
+  // L1/L2, summing into its own partial filter gradient (the first thread's
+  // is gradFilter itself); the partials are added in thread order, so the
+  // result is fixed for a thread count. With the tiles split between the
+  // threads, each walking the whole chunk from L3: 28x28x1->3 5x5, 32x32x3->4
+  // 3x3 and 16x16x16->2 3x3 ran 11-29% slower on 2 threads (36 vs 40, 28 vs
+  // 35, 23 vs 30 GFLOP/s), 1-16% on 1. Passes of several images (256 KiB,
+  // in L2) were no faster than one.
+  const int64_t sourceSlot = roundUp16(Hp * s.inC * Wp), gradSlot = roundUp16(outH * s.outC * G);
+  const int64_t slotFloats = sourceSlot + gradSlot + roundUp16(taps * s.outC);
+  const int64_t threads = std::min<int64_t>(numThreads(), s.batch);
+  if (set.perImageFilterGradient && threads * slotFloats <= chunk * planarFloatsPerImage(s)) {
+    const int64_t imageFloats = s.inH * s.inW * s.inC, gradFloats = outH * outW * s.outC;
+    int used = 1;
+    parallelTasks(static_cast<int>(threads), [&](int task, int taskCount) {
+      if (task == 0) used = taskCount;
+      float* slot = source + task * slotFloats;
+      PlanarFilterGradient one = work;
+      one.source = slot;
+      one.gradOutput = slot + sourceSlot;
+      one.images = 1;
+      one.gradFilter = task == 0 ? gradFilter : slot + sourceSlot + gradSlot;
+      const int64_t first = s.batch * task / taskCount, last = s.batch * (task + 1) / taskCount;
+      for (int64_t img = first; img < last; ++img) {
+        toPlanarHere(input + img * imageFloats, s.inH, s.inW, s.inC, slot, Hp, Wp, s.padTop, s.padLeft);
+        toPlanarHere(gradOutput + img * gradFloats, outH, outW, s.outC, slot + sourceSlot, outH, G, 0, 0);
+        one.accumulate = img == first ? 0 : 1;
+        if (img + 1 == last) {
+          set.filterGradient(one, 0, work.tapTiles);
+          continue;
+        }
+        // One tile at a time, each prefetching its share of the next
+        // image's input and gradient.
+        for (int64_t tile = 0; tile < work.tapTiles; ++tile) {
+          prefetchShare(input + (img + 1) * imageFloats, imageFloats, tile, work.tapTiles, false);
+          prefetchShare(gradOutput + (img + 1) * gradFloats, gradFloats, tile, work.tapTiles, false);
+          set.filterGradient(one, tile, tile + 1);
+        }
+      }
+    });
+    const int64_t count = taps * s.outC;
+    for (int t = 1; t < used; ++t) {
+      const float* partial = source + t * slotFloats + sourceSlot + gradSlot;
+      for (int64_t i = 0; i < count; ++i) gradFilter[i] += partial[i];
+    }
+    return;
+  }
   for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
     const int64_t images = std::min(chunk, s.batch - n0);
     toPlanar(input + n0 * s.inH * s.inW * s.inC, images, s.inH, s.inW, s.inC, source, Hp, Wp, s.padTop, s.padLeft);
@@ -349,7 +471,7 @@ void backwardFilterPlanar(const Conv2DShape& s, const float* input, const float*
     work.images = images;
     work.accumulate = n0 == 0 ? 0 : 1;
     parallelFor(work.tapTiles, 1, [&](int64_t begin, int64_t end) {
-      conv2dPlanarFilterGradientAvx512(work, begin, end);
+      set.filterGradient(work, begin, end);
     });
   }
 }

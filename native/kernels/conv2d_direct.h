@@ -129,6 +129,9 @@ struct DirectKernelSet {
 #if defined(__x86_64__)
 void conv2dDirectCorrelateAvx2(const DirectCorrelation& work, int64_t firstTask, int64_t endTask);
 void conv2dDirectFilterGradientAvx2(const DirectFilterGradient& work, int64_t firstTask, int64_t endTask);
+void conv2dToPlanarAvx2(const PlanarCopy& work, int64_t firstTask, int64_t endTask);
+void conv2dPlanarCorrelateAvx2(const PlanarCorrelation& work, int64_t firstTask, int64_t endTask);
+void conv2dPlanarFilterGradientAvx2(const PlanarFilterGradient& work, int64_t firstTask, int64_t endTask);
 void conv2dToPlanarAvx512(const PlanarCopy& work, int64_t firstTask, int64_t endTask);
 void conv2dPlanarCorrelateAvx512(const PlanarCorrelation& work, int64_t firstTask, int64_t endTask);
 void conv2dPlanarFilterGradientAvx512(const PlanarFilterGradient& work, int64_t firstTask, int64_t endTask);

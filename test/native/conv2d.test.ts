@@ -158,6 +158,20 @@ const awkward: Case[] = [
   { name: '9x20x1->5 k3 stride [2,1] (planar, row stride)', batch: 3, in: [9, 20, 1], outC: 5, kernel: [3, 3], stride: [2, 1], pad: [1, 1, 1, 1] },
   { name: '6x17x8->8 k2 (planar, 8 channels)', batch: 1, in: [6, 17, 8], outC: 8, kernel: [2, 2] },
   { name: '100x100x1->8 k5 pad2 (planar, several image chunks)', batch: 3, in: [100, 100, 1], outC: 8, kernel: [5, 5], pad: [2, 2, 2, 2] },
+  // AVX2 planar tiles: 7-8 channels one 8-column half at a time, a lone
+  // live half past an odd width, 1-4 channels with several rows per tile
+  // (both operand orders), the per-image filter gradient (batch > threads),
+  // a negative column offset in the backward-data copy, partial channel
+  // blocks in the transposition.
+  { name: '7x19x8->8 k3 pad1 (planar AVX2: 8 channels, odd width)', batch: 3, in: [7, 19, 8], outC: 8, kernel: [3, 3], pad: [1, 1, 1, 1] },
+  { name: '9x23x2->7 k3 dilation 2 pad2 (planar AVX2: 7 channels)', batch: 2, in: [9, 23, 2], outC: 7, kernel: [3, 3], dilation: [2, 2], pad: [2, 2, 2, 2] },
+  { name: '11x37x3->1 k3 stride [2,1] pad1 (planar AVX2: 1 channel, 10-tap tiles)', batch: 3, in: [11, 37, 3], outC: 1, kernel: [3, 3], stride: [2, 1], pad: [1, 1, 1, 1] },
+  { name: '10x40x2->2 k5 pad2 (planar AVX2: 2 channels, 3 column vectors)', batch: 4, in: [10, 40, 2], outC: 2, kernel: [5, 5], pad: [2, 2, 2, 2] },
+  { name: '6x9x3->3 1x1 pad [1,0,2,1] (planar AVX2: 3 channels)', batch: 3, in: [6, 9, 3], outC: 3, kernel: [1, 1], pad: [1, 0, 2, 1] },
+  { name: '8x12x5->4 k2 dilation [1,3] (planar AVX2: 4 and 5 channels)', batch: 3, in: [8, 12, 5], outC: 4, kernel: [2, 2], dilation: [1, 3] },
+  { name: '9x1x2->3 1x1 (planar AVX2: one column)', batch: 2, in: [9, 1, 2], outC: 3, kernel: [1, 1] },
+  { name: '8x13x3->20 k3 pad1 (planar AVX2: 20-channel gradient transposed)', batch: 2, in: [8, 13, 3], outC: 20, kernel: [3, 3], pad: [1, 1, 1, 1] },
+  { name: '7x11x2->5 k2 pad [0,1,2,0] (planar AVX2: negative column offset)', batch: 2, in: [7, 11, 2], outC: 5, kernel: [2, 2], pad: [0, 1, 2, 0] },
   // Strided 1x1 backward data written in place.
   { name: '6x4x5->21 k3 pad1 (AVX2: one tile of three channel blocks, the last partial)', batch: 2, in: [6, 4, 5], outC: 21, kernel: [3, 3], pad: [1, 1, 1, 1] },
   { name: '3x26x5->16 k3 pad1 (AVX2: a 2-pixel tail tile merged into 4 + 4)', batch: 2, in: [3, 26, 5], outC: 16, kernel: [3, 3], pad: [1, 1, 1, 1] },

@@ -1,7 +1,9 @@
 // Internal to the conv2d kernels: the plain-data descriptions of work that the
 // portable driver (conv2d_direct.cpp: packing, padding, threading) hands to
-// the direct AVX-512 kernels (conv2d_direct_avx512.cpp). Only PODs here, so
-// that no code compiled with AVX-512 flags is shared with portable callers.
+// each ISA's direct kernels (conv2d_direct_avx512.cpp, conv2d_direct_avx2.cpp)
+// and channel-planar kernels (conv2d_planar_avx512.cpp, conv2d_planar_avx2.cpp).
+// Only PODs here, so that no code compiled with an ISA's flags is shared with
+// portable callers.
 #pragma once
 
 #include <cstdint>
@@ -59,7 +61,8 @@ struct DirectFilterGradient {
 };
 
 // Channel-planar variants for layers with few output channels (fewer than a
-// vector): the 16 lanes run along the output width instead of the channels.
+// vector): the lanes run along the output width instead of the channels, in
+// groups of 16 columns (one zmm, or two ymm halves on AVX2).
 // source is [images][sourceH][sourceC][sourceW] (each channel's row
 // contiguous), zero-padded so that every vector the kernels read exists:
 // sourceW >= ceil(outW / 16) * 16 + (kernelW - 1) * dilationW. Stride 1 along

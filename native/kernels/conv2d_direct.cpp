@@ -88,6 +88,34 @@ const PlanarKernelSet& planarKernelSet() {
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+#if defined(__x86_64__)
+// Asks for share `part` of `parts` equal shares of [base, base + floats) in
+// L2 ahead of use. Called once per task of the current image for the next
+// image's data, the lines stream in behind the arithmetic instead of
+// stalling the next image's padding copy and first stores. write: lines to
+// be stored to, so they arrive owned instead of being read for ownership at
+// the store.
+void prefetchShare(const float* base, int64_t floats, int64_t part, int64_t parts, bool write) {
+  const int64_t share = ceilDiv(floats, parts * 16) * 16;
+  const int64_t first = std::min(part * share, floats), last = std::min(first + share, floats);
+  for (int64_t i = first; i < last; i += 16) {
+    if (write) __builtin_prefetch(base + i, 1, 2);
+    else __builtin_prefetch(base + i, 0, 2);
+  }
+}
+
+// The per-thread image split of the filter gradients: thread t > 0 summed
+// into its own partial at firstPartial + (t - 1) * stride (thread 0 into
+// gradFilter itself); adding them in thread order keeps the result fixed for
+// a thread count.
+void addThreadPartials(float* gradFilter, int64_t count, const float* firstPartial, int64_t stride, int threads) {
+  for (int t = 1; t < threads; ++t) {
+    const float* partial = firstPartial + (t - 1) * stride;
+    for (int64_t i = 0; i < count; ++i) gradFilter[i] += partial[i];
+  }
+}
+#endif
+
 int64_t paddedH(const Conv2DShape& s) { return s.inH + s.padTop + s.padBottom; }
 int64_t paddedW(const Conv2DShape& s) { return s.inW + s.padLeft + s.padRight; }
 int64_t spreadH(const Conv2DShape& s) { return s.inH + (s.kernelH - 1) * s.dilationH; }
@@ -274,8 +302,6 @@ void toPlanar(const float* src, int64_t images, int64_t H, int64_t W, int64_t C,
   parallelFor(images * dstH, 4, [&](int64_t begin, int64_t end) { copy(work, begin, end); });
 }
 
-void prefetchShare(const float* base, int64_t floats, int64_t part, int64_t parts, bool write);
-
 // One image, on the calling thread.
 void toPlanarHere(const float* src, int64_t H, int64_t W, int64_t C, float* dst, int64_t dstH, int64_t dstW,
                   int64_t rowOffset, int64_t columnOffset) {
@@ -455,11 +481,7 @@ void backwardFilterPlanar(const Conv2DShape& s, const float* input, const float*
         }
       }
     });
-    const int64_t count = taps * s.outC;
-    for (int t = 1; t < used; ++t) {
-      const float* partial = source + t * slotFloats + sourceSlot + gradSlot;
-      for (int64_t i = 0; i < count; ++i) gradFilter[i] += partial[i];
-    }
+    addThreadPartials(gradFilter, taps * s.outC, source + slotFloats + sourceSlot + gradSlot, slotFloats, used);
     return;
   }
   for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
@@ -552,21 +574,6 @@ void runCorrelation(DirectCorrelation& work) {
   parallelFor(work.images * ceilDiv(work.outH, work.tileRows) * work.groups, 1, [&](int64_t begin, int64_t end) {
     set.correlate(work, begin, end);
   });
-}
-
-// Asks for share `part` of `parts` equal shares of [base, base + floats) in
-// L2 ahead of use. Called once per task of the current image for the next
-// image's data, the lines stream in behind the arithmetic instead of
-// stalling the next image's padding copy and first stores. write: lines to
-// be stored to, so they arrive owned instead of being read for ownership at
-// the store.
-void prefetchShare(const float* base, int64_t floats, int64_t part, int64_t parts, bool write) {
-  const int64_t share = ceilDiv(floats, parts * 16) * 16;
-  const int64_t first = std::min(part * share, floats), last = std::min(first + share, floats);
-  for (int64_t i = first; i < last; i += 16) {
-    if (write) __builtin_prefetch(base + i, 1, 2);
-    else __builtin_prefetch(base + i, 0, 2);
-  }
 }
 
 // The whole batch in one parallel pass: each thread takes a contiguous range
@@ -828,14 +835,13 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
         }
       }
     });
-    const int64_t count = s.kernelH * s.kernelW * s.inC * s.outC;
-    for (int t = 1; t < used; ++t) {
-      const float* partial = source + t * (slotFloats + filterFloats) + slotFloats;
-      for (int64_t i = 0; i < count; ++i) gradFilter[i] += partial[i];
-    }
+    addThreadPartials(gradFilter, s.kernelH * s.kernelW * s.inC * s.outC, source + 2 * slotFloats + filterFloats,
+                      slotFloats + filterFloats, used);
     if (gradBias != nullptr) conv2dBiasGradient(s, gradOutput, gradBias, workspace);
     return;
   }
+  const int64_t sourceImageFloats = paddedH(s) * paddedW(s) * s.inC, gradImageFloats = outH * outW * s.outC;
+  const int64_t perPass = std::max<int64_t>(1, kFilterGradientPassFloats / (sourceImageFloats + gradImageFloats));
   for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
     const int64_t images = std::min(chunk, s.batch - n0);
     work.source = paddedSource(s, input + n0 * s.inH * s.inW * s.inC, images, source);
@@ -848,9 +854,6 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
     // slower on AlexNet's layers, 2 threads; 12-67% on 1 thread). Each
     // tile's accumulators carry over between passes in the same order, so
     // the result is the same.
-    const int64_t sourceImageFloats = paddedH(s) * paddedW(s) * s.inC, gradImageFloats = outH * outW * s.outC;
-    const int64_t perPass =
-        std::max<int64_t>(1, kFilterGradientPassFloats / (sourceImageFloats + gradImageFloats));
     parallelFor(tasks, 1, [&](int64_t begin, int64_t end) {
       DirectFilterGradient part = work;
       for (int64_t i0 = 0; i0 < images; i0 += perPass) {

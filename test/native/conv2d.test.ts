@@ -172,9 +172,10 @@ const awkward: Case[] = [
   { name: '9x1x2->3 1x1 (planar AVX2: one column)', batch: 2, in: [9, 1, 2], outC: 3, kernel: [1, 1] },
   { name: '8x13x3->20 k3 pad1 (planar AVX2: 20-channel gradient transposed)', batch: 2, in: [8, 13, 3], outC: 20, kernel: [3, 3], pad: [1, 1, 1, 1] },
   { name: '7x11x2->5 k2 pad [0,1,2,0] (planar AVX2: negative column offset)', batch: 2, in: [7, 11, 2], outC: 5, kernel: [2, 2], pad: [0, 1, 2, 0] },
-  // Strided 1x1 backward data written in place.
+  // AVX2 channels-last tiles: three channel blocks, a merged tail tile.
   { name: '6x4x5->21 k3 pad1 (AVX2: one tile of three channel blocks, the last partial)', batch: 2, in: [6, 4, 5], outC: 21, kernel: [3, 3], pad: [1, 1, 1, 1] },
   { name: '3x26x5->16 k3 pad1 (AVX2: a 2-pixel tail tile merged into 4 + 4)', batch: 2, in: [3, 26, 5], outC: 16, kernel: [3, 3], pad: [1, 1, 1, 1] },
+  // Strided 1x1 backward data written in place.
   { name: '10x7x20->40 1x1 stride [2,3]', batch: 3, in: [10, 7, 20], outC: 40, kernel: [1, 1], stride: [2, 3] },
   // A filter too big for the per-image split and images big enough that the
   // filter gradient walks its tiles over one image per pass (three passes).

@@ -373,6 +373,8 @@ void forwardPlanar(const Conv2DShape& s, const float* input, const float* filter
     work.outC = s.outC;
     work.bias = bias;
     work.relu = activation == FusedActivation::Relu ? 1 : 0;
+    work.liveRowBegin = s.padTop;
+    work.liveRowEnd = s.padTop + s.inH;
     runPlanarCorrelation(work);
   }
 }
@@ -414,6 +416,8 @@ void backwardDataPlanar(const Conv2DShape& s, const float* gradOutput, const flo
     work.outC = s.inC;
     work.bias = nullptr;
     work.relu = 0;
+    work.liveRowBegin = offH;  // stride 1: gradOutput's rows land on [offH, offH + outH)
+    work.liveRowEnd = offH + outH;
     runPlanarCorrelation(work);
   }
 }
@@ -679,6 +683,8 @@ void conv2dForwardDirect(const Conv2DShape& s, const float* input, const float* 
     work.bias = bias;
     work.relu = activation == FusedActivation::Relu ? 1 : 0;
     work.phaseH = work.phaseW = 1;
+    work.liveRowBegin = s.padTop;
+    work.liveRowEnd = s.padTop + s.inH;
     if (n0 == 0 && fitsPerImage(s, work)) {
       const int64_t imageFloats = s.inH * s.inW * s.inC;
       const bool unpadded = isUnpadded(s);
@@ -738,6 +744,9 @@ void conv2dBackwardDataDirect(const Conv2DShape& s, const float* gradOutput, con
     work.phaseW = s.strideW;
     work.offsetH = (s.kernelH - 1) * s.dilationH - s.padTop;
     work.offsetW = (s.kernelW - 1) * s.dilationW - s.padLeft;
+    // spreadImage puts gradOutput row oh at spread row offsetH + oh * strideH.
+    work.liveRowBegin = std::max<int64_t>(0, work.offsetH);
+    work.liveRowEnd = work.offsetH + (outH - 1) * s.strideH + 1;
     if (n0 == 0 && fitsPerImage(s, work)) {
       correlatePerImage(work, s.batch, sourceFloatsPerImage(s), source, s.inH * s.inW * s.inC, gradOutput,
                         outH * outW * s.outC, [&](int64_t img, float* slot) -> const float* {

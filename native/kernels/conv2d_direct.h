@@ -41,6 +41,10 @@ struct DirectCorrelation {
   // Nonzero: output += the correlation (bias and relu ignored). Only for
   // kernel sets whose `accumulates` is true.
   int accumulate;
+  // Each image's source rows outside [liveRowBegin, liveRowEnd) are zero
+  // (padding, or the rows around a spread gradient), so a kernel may skip
+  // the filter rows whose taps read only those; liveRowEnd = 0: all rows live.
+  int64_t liveRowBegin, liveRowEnd;
 };
 
 // gradFilter[kh, kw, ci, co] (+)= sum over img, oh, ow of
@@ -84,6 +88,9 @@ struct PlanarCorrelation {
   const float* bias;
   int relu;
   int64_t rowsPerTile, rowTiles, vectorsPerTile, columnGroups;
+  // As in DirectCorrelation: source rows outside [liveRowBegin, liveRowEnd)
+  // are zero and may be skipped; liveRowEnd = 0: all rows live.
+  int64_t liveRowBegin, liveRowEnd;
 };
 
 // gradFilter[kh, kw, c, o] (+)= sum over img, oh, ow of

@@ -788,6 +788,10 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   work.dilationH = s.dilationH;
   work.dilationW = s.dilationW;
   work.gradFilter = gradFilter;
+  work.liveRowBegin = s.padTop;
+  work.liveRowEnd = s.padTop + s.inH;
+  work.liveColumnBegin = s.padLeft;
+  work.liveColumnEnd = s.padLeft + s.inW;
   work.segmentLength = s.dilationW == 1 ? s.kernelW * s.inC : s.inC;
   work.segments = s.dilationW == 1 ? 1 : s.kernelW;
   const DirectKernelSet& set = kernels();

@@ -62,6 +62,10 @@ struct DirectFilterGradient {
   float* gradFilter;
   int accumulate;
   int64_t segmentLength, segments, tileRows, tilesPerSegment, blocksPerGroup, groups;
+  // The source is zero outside rows [liveRowBegin, liveRowEnd) and columns
+  // [liveColumnBegin, liveColumnEnd) (its padding), so a kernel may skip the
+  // output pixels whose taps read only zeros; liveRowEnd = 0: all live.
+  int64_t liveRowBegin, liveRowEnd, liveColumnBegin, liveColumnEnd;
 };
 
 // Channel-planar variants for layers with few output channels (fewer than a

@@ -130,9 +130,11 @@ CorrelateFn correlateKernel(int nb, int width, int64_t sourcePixelStride) {
   }
 }
 
+// Output pixels [ohBegin, ohEnd) x [owBegin, owEnd) of each image: the
+// others read only padding for this tile's taps (see filterGradientTask).
 template <int NB, int R, bool Full>
-void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, float* gradFilter,
-                        int64_t firstBlock) {
+void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, float* gradFilter, int64_t firstBlock,
+                        int64_t ohBegin, int64_t ohEnd, int64_t owBegin, int64_t owEnd) {
   __m256 acc[R][NB];
   __m256i masks[NB];
 #pragma GCC unroll 4
@@ -151,12 +153,16 @@ void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, flo
   // extra instructions, not the FMAs, then bound the loop.
   const int64_t C = p.sourceC, outW = p.outW, outC = p.outC;
   const int64_t sourceStep = p.strideW * C, sourceRowStride = p.strideH * p.sourceW * C;
+  const int64_t dyRowStride = outW * outC;
   for (int64_t img = 0; img < p.images; ++img) {
-    const float* sourceRow = p.source + img * p.sourceH * p.sourceW * C + sourceOffset;
-    const float* dy = p.gradOutput + img * p.outH * outW * outC + firstBlock * kLanes;
-    for (int64_t oh = 0; oh < p.outH; ++oh, sourceRow += sourceRowStride) {
+    const float* sourceRow =
+        p.source + img * p.sourceH * p.sourceW * C + sourceOffset + ohBegin * sourceRowStride + owBegin * sourceStep;
+    const float* dyRow = p.gradOutput + img * p.outH * dyRowStride + ohBegin * dyRowStride + owBegin * outC +
+                         firstBlock * kLanes;
+    for (int64_t oh = ohBegin; oh < ohEnd; ++oh, sourceRow += sourceRowStride, dyRow += dyRowStride) {
       const float* s = sourceRow;
-      for (int64_t ow = 0; ow < outW; ++ow, s += sourceStep, dy += outC) {
+      const float* dy = dyRow;
+      for (int64_t ow = owBegin; ow < owEnd; ++ow, s += sourceStep, dy += outC) {
         __m256 g[NB];
 #pragma GCC unroll 4
         for (int j = 0; j < NB; ++j) g[j] = Full ? _mm256_loadu_ps(dy + j * kLanes) : _mm256_maskload_ps(dy + j * kLanes, masks[j]);
@@ -180,7 +186,8 @@ void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, flo
   }
 }
 
-using FilterGradientFn = void (*)(const DirectFilterGradient&, int64_t, float*, int64_t);
+using FilterGradientFn = void (*)(const DirectFilterGradient&, int64_t, float*, int64_t, int64_t, int64_t, int64_t,
+                                  int64_t);
 constexpr int kMaxTileRows[5] = {0, 12, 6, 4, 2};
 
 template <int NB, bool Full, int... R>
@@ -204,6 +211,21 @@ FilterGradientFn filterGradientKernel(int nb, int rows, bool full) {
 }
 
 bool readsData(int64_t a, int64_t m) { return m == 1 || ((a % m) + m) % m == 0; }
+
+// Output positions [begin, end) along one axis whose source index
+// position * stride + tap, for some tap in [firstTap, lastTap], falls in
+// [liveBegin, liveEnd): the rest read only padding. A contiguous superset of
+// the union over the taps (exact for one tap).
+void livePositions(int64_t count, int64_t stride, int64_t firstTap, int64_t lastTap, int64_t liveBegin,
+                   int64_t liveEnd, int64_t& begin, int64_t& end) {
+  // First position with position * stride + lastTap >= liveBegin, and one
+  // past the last with position * stride + firstTap < liveEnd.
+  const int64_t low = liveBegin - lastTap, high = liveEnd - firstTap;
+  begin = low <= 0 ? 0 : (low + stride - 1) / stride;
+  end = high <= 0 ? 0 : (high + stride - 1) / stride;
+  if (end > count) end = count;
+  if (begin > end) begin = end;
+}
 
 // Whether filter row kh reads only zero source rows for output rows
 // [oh, oh + rows): padding rows, or the rows around a spread gradient.
@@ -303,7 +325,20 @@ void conv2dDirectFilterGradientAvx2(const DirectFilterGradient& p, int64_t first
     const bool full = p.outC >= (firstBlock + nb) * kLanes;
     const int64_t sourceOffset = kh * p.dilationH * p.sourceW * p.sourceC + segment * p.dilationW * p.sourceC + first;
     float* gradFilter = p.gradFilter + (kh * p.kernelW * p.sourceC + segment * p.segmentLength + first) * p.outC;
-    filterGradientKernel(nb, static_cast<int>(rows), full)(p, sourceOffset, gradFilter, firstBlock);
+    // Skip the output pixels whose source pixels are all padding for this
+    // tile's taps: 9-16% of the work of AlexNet's and resnet20's 8x8 and 7x7
+    // layers (3x3, padding 1). The tile's entries span source columns
+    // (kw) firstColumn..lastColumn of filter row kh.
+    int64_t ohBegin = 0, ohEnd = p.outH, owBegin = 0, owEnd = p.outW;
+    if (p.liveRowEnd > 0) {
+      const int64_t row = kh * p.dilationH;
+      livePositions(p.outH, p.strideH, row, row, p.liveRowBegin, p.liveRowEnd, ohBegin, ohEnd);
+      const int64_t firstColumn = (segment * p.dilationW) + first / p.sourceC;
+      const int64_t lastColumn = (segment * p.dilationW) + (first + rows - 1) / p.sourceC;
+      livePositions(p.outW, p.strideW, firstColumn, lastColumn, p.liveColumnBegin, p.liveColumnEnd, owBegin, owEnd);
+    }
+    filterGradientKernel(nb, static_cast<int>(rows), full)(p, sourceOffset, gradFilter, firstBlock, ohBegin, ohEnd,
+                                                           owBegin, owEnd);
   }
 }
 

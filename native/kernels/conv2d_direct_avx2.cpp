@@ -131,7 +131,7 @@ CorrelateFn correlateKernel(int nb, int width, int64_t sourcePixelStride) {
 }
 
 // Output pixels [ohBegin, ohEnd) x [owBegin, owEnd) of each image: the
-// others read only padding for this tile's taps (see filterGradientTask).
+// others read only padding for this tile's taps (see conv2dDirectFilterGradientAvx2).
 template <int NB, int R, bool Full>
 void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, float* gradFilter, int64_t firstBlock,
                         int64_t ohBegin, int64_t ohEnd, int64_t owBegin, int64_t owEnd) {

@@ -158,6 +158,9 @@ const awkward: Case[] = [
   { name: '9x20x1->5 k3 stride [2,1] (planar, row stride)', batch: 3, in: [9, 20, 1], outC: 5, kernel: [3, 3], stride: [2, 1], pad: [1, 1, 1, 1] },
   { name: '6x17x8->8 k2 (planar, 8 channels)', batch: 1, in: [6, 17, 8], outC: 8, kernel: [2, 2] },
   { name: '100x100x1->8 k5 pad2 (planar, several image chunks)', batch: 3, in: [100, 100, 1], outC: 8, kernel: [5, 5], pad: [2, 2, 2, 2] },
+  // One image per chunk and too big for a slot per thread (2+ threads): the
+  // planar paths transpose a chunk up front instead of an image per thread.
+  { name: '400x400x1->1 k3 pad1 (planar, no per-thread slots)', batch: 2, in: [400, 400, 1], outC: 1, kernel: [3, 3], pad: [1, 1, 1, 1] },
   // AVX2 planar tiles: 7-8 channels one 8-column half at a time, a lone
   // live half past an odd width, 1-4 channels with several rows per tile
   // (both operand orders), the per-image filter gradient (batch > threads),

@@ -912,14 +912,16 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
           set.filterGradient(one, 0, tasks);
           continue;
         }
-        // One filter tile at a time, each prefetching its share of the
-        // next image's input and gradient.
+        // One filter tile (its channel groups) at a time, each prefetching
+        // its share of the next image's input and gradient.
         const float* nextImage = input + (img + 1) * imageFloats;
         const float* nextGrad = gradOutput + (img + 1) * gradFloats;
-        for (int64_t task = 0; task < tasks; ++task) {
-          prefetchShare(nextImage, imageFloats, task, tasks, false);
-          prefetchShare(nextGrad, gradFloats, task, tasks, false);
-          set.filterGradient(one, task, task + 1);
+        for (int64_t task = 0; task < tasks; task += work.groups) {
+          for (int64_t share = task; share < task + work.groups; ++share) {
+            prefetchShare(nextImage, imageFloats, share, tasks, false);
+            prefetchShare(nextGrad, gradFloats, share, tasks, false);
+          }
+          set.filterGradient(one, task, task + work.groups);
         }
       }
     });

@@ -45,6 +45,15 @@ struct DirectCorrelation {
   // (padding, or the rows around a spread gradient), so a kernel may skip
   // the filter rows whose taps read only those; liveRowEnd = 0: all rows live.
   int64_t liveRowBegin, liveRowEnd;
+  // Nonzero (only for kernel sets whose `compactsPhases` is true, and with
+  // strideH = strideW = 1): the source is the gradient not spread out but
+  // compact, zero-padded by marginTop rows and marginLeft columns, and
+  // sourceH x sourceW is its size. Spread row q (one with data: (q -
+  // offsetH) % phaseH == 0) is compact row (q - offsetH) / phaseH +
+  // marginTop, likewise for columns; the live rows above stay in spread
+  // rows. A stride-2 gradient is a quarter the size of its spread form.
+  int compactPhases;
+  int64_t marginTop, marginLeft;
 };
 
 // gradFilter[kh, kw, ci, co] (+)= sum over img, oh, ow of
@@ -138,6 +147,8 @@ struct DirectKernelSet {
   void (*filterGradient)(const DirectFilterGradient& work, int64_t firstTask, int64_t endTask);
   // The correlation honours DirectCorrelation::accumulate.
   bool accumulates;
+  // The correlation honours DirectCorrelation::compactPhases.
+  bool compactsPhases;
 };
 
 #if defined(__x86_64__)

@@ -268,6 +268,12 @@ struct PhaseColumns {
   RowTiles tiles;
   uint64_t readingColumns;
 };
+// The compact source column that filter column kw reads for the first
+// pixel of `phase` (one that reads data).
+int64_t compactColumn(const DirectCorrelation& p, int64_t phase, int64_t kw) {
+  return (phase + kw * p.dilationW - p.offsetW) / p.phaseW + p.marginLeft;
+}
+
 PhaseColumns phaseColumns(const DirectCorrelation& p, int64_t phase) {
   PhaseColumns columns{};
   columns.pixels = (p.outW - phase + p.phaseW - 1) / p.phaseW;
@@ -287,7 +293,10 @@ void conv2dDirectCorrelateAvx2(const DirectCorrelation& p, int64_t firstTask, in
   const int64_t blocks = (p.outC + kLanes - 1) / kLanes;
   const int64_t C = p.sourceC;
   const int64_t blockStride = p.kernelH * p.kernelW * C * kLanes;
-  const int64_t sourcePixelStride = p.phaseW * p.strideW * C;
+  // Compact source (strides 1, see DirectCorrelation): the pixels of a
+  // phase are adjacent, and the taps carry the whole row offset.
+  const bool compact = p.compactPhases != 0;
+  const int64_t sourcePixelStride = compact ? C : p.phaseW * p.strideW * C;
   const int64_t pixelStride = p.outputPixelStride != 0 ? p.outputPixelStride : p.outC;
   const int64_t rowStride = p.outputRowStride != 0 ? p.outputRowStride : p.outW * p.outC;
   const int64_t imageStride = p.outputImageStride != 0 ? p.outputImageStride : p.outH * p.outW * p.outC;
@@ -316,7 +325,7 @@ void conv2dDirectCorrelateAvx2(const DirectCorrelation& p, int64_t firstTask, in
     const int64_t firstBlock = group * p.blocksPerGroup;
     const int nb = static_cast<int>(blocks - firstBlock < p.blocksPerGroup ? blocks - firstBlock : p.blocksPerGroup);
     const float* weights = p.packedWeights + firstBlock * blockStride;
-    const float* sourceRow = p.source + (img * p.sourceH + oh * p.strideH) * p.sourceW * C;
+    const float* sourceRow = p.source + (img * p.sourceH + (compact ? 0 : oh * p.strideH)) * p.sourceW * C;
     float* outputRow = p.output + img * imageStride + oh * rowStride;
     for (int64_t phase = 0; phase < p.phaseW && phase < p.outW; ++phase) {
       const PhaseColumns columns = phase < kCachedPhases ? cached[phase] : phaseColumns(p, phase);
@@ -330,15 +339,22 @@ void conv2dDirectCorrelateAvx2(const DirectCorrelation& p, int64_t firstTask, in
           if (rowResidue >= p.phaseH) rowResidue -= p.phaseH;
         }
         if (!readsData || readsOnlyZeroRows(p, oh, rows, kh)) continue;
+        const int64_t sourceRowOffset =
+            compact ? ((oh + kh * p.dilationH - p.offsetH) / p.phaseH + p.marginTop) * p.sourceW * C
+                    : kh * p.dilationH * p.sourceW * C;
         if (wholeRows) {
-          taps[2 * tapCount] = kh * p.dilationH * p.sourceW * C;
+          taps[2 * tapCount] = sourceRowOffset + (compact ? compactColumn(p, phase, 0) * C : 0);
           taps[2 * tapCount + 1] = kh * p.kernelW * C * kLanes;
           ++tapCount;
           continue;
         }
         for (int64_t kw = 0; kw < p.kernelW; ++kw) {
-          if (kw < 64 && (columns.readingColumns >> kw & 1) == 0) continue;
-          taps[2 * tapCount] = (kh * p.dilationH * p.sourceW + phase * p.strideW + kw * p.dilationW) * C;
+          if (kw < 64 ? (columns.readingColumns >> kw & 1) == 0
+                      : compact && residue(phase * p.strideW + kw * p.dilationW - p.offsetW, p.phaseW) != 0) {
+            continue;
+          }
+          const int64_t column = compact ? compactColumn(p, phase, kw) : phase * p.strideW + kw * p.dilationW;
+          taps[2 * tapCount] = sourceRowOffset + column * C;
           taps[2 * tapCount + 1] = (kh * p.kernelW + kw) * C * kLanes;
           ++tapCount;
         }

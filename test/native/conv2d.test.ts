@@ -178,6 +178,9 @@ const awkward: Case[] = [
   // AVX2 channels-last tiles: three channel blocks, a merged tail tile.
   { name: '6x4x5->21 k3 pad1 (AVX2: one tile of three channel blocks, the last partial)', batch: 2, in: [6, 4, 5], outC: 21, kernel: [3, 3], pad: [1, 1, 1, 1] },
   { name: '3x26x5->16 k3 pad1 (AVX2: a 2-pixel tail tile merged into 4 + 4)', batch: 2, in: [3, 26, 5], outC: 16, kernel: [3, 3], pad: [1, 1, 1, 1] },
+  // Strided backward data reads the gradient compact, not spread: filter
+  // columns past the 64th are tested for data one by one.
+  { name: '3x70x9->10 k[1,66] stride [1,2] (compact gradient, 66 filter columns)', batch: 2, in: [3, 70, 9], outC: 10, kernel: [1, 66], stride: [1, 2], pad: [0, 0, 1, 2] },
   // Strided 1x1 backward data written in place.
   { name: '10x7x20->40 1x1 stride [2,3]', batch: 3, in: [10, 7, 20], outC: 40, kernel: [1, 1], stride: [2, 3] },
   // A filter too big for the per-image split and images big enough that the

@@ -13,6 +13,7 @@
 //   and padded so that a stride-1 correlation with the flipped filter gives
 //   gradInput directly.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "../runtime/cpu_features.h"
@@ -420,7 +421,10 @@ bool planarSlotsFit(const PlanarCopy& copy, int64_t batch, int64_t regionFloats)
 // (1 MiB, written to and read back from L3) before a parallel correlation.
 // The slot is zeroed once; per image only the rows that hold data are
 // rewritten, the padding rows stay zero. Every image gets the same tiles
-// whatever the thread count.
+// whatever the thread count, and whichever thread computes it: the threads
+// take the images one at a time as they get to them (a shared counter), so
+// one that runs slower (another guest on the core, an interrupt) does
+// fewer instead of holding up the job's end.
 void correlatePlanarPerImage(PlanarCorrelation work, int64_t batch, const PlanarSourceImages& images,
                              int64_t outputImageFloats, float* slots) {
   planPlanarTiles(work);
@@ -432,20 +436,26 @@ void correlatePlanarPerImage(PlanarCorrelation work, int64_t batch, const Planar
   const int64_t endRow = std::min(geometry.dstH, geometry.rowOffset + geometry.H);
   const int64_t tiles = work.rowTiles * work.columnGroups;
   float* const output = work.output;
-  parallelTasks(static_cast<int>(std::min<int64_t>(numThreads(), batch)), [&](int task, int taskCount) {
+  std::atomic<int64_t> nextImage{0};
+  parallelTasks(static_cast<int>(std::min<int64_t>(numThreads(), batch)), [&](int task, int) {
     float* slot = slots + task * slotFloats;
     std::memset(slot, 0, static_cast<size_t>(slotFloats) * sizeof(float));
     PlanarCopy copy = geometry;
     copy.dst = slot;
     PlanarCorrelation one = work;
     one.source = slot;
-    const int64_t first = batch * task / taskCount, last = batch * (task + 1) / taskCount;
-    for (int64_t img = first; img < last; ++img) {
+    for (int64_t img = nextImage.fetch_add(1); img < batch;) {
+      // The image after this one is taken now, so that its input can be
+      // prefetched while this one is computed.
+      const int64_t upcoming = nextImage.fetch_add(1);
       copy.src = images.src + img * images.imageFloats;
       if (firstRow < endRow) set.toPlanar(copy, firstRow, endRow);
       one.output = output + img * outputImageFloats;
-      if (img + 1 < last) prefetchShare(copy.src + images.imageFloats, images.imageFloats, 0, 1, false);
+      if (upcoming < batch) {
+        prefetchShare(images.src + upcoming * images.imageFloats, images.imageFloats, 0, 1, false);
+      }
       set.correlate(one, 0, tiles);
+      img = upcoming;
     }
   });
 }

@@ -710,14 +710,15 @@ void runCorrelation(DirectCorrelation& work) {
   });
 }
 
-// The whole batch in one parallel pass: each thread takes a contiguous range
-// of (image, row tile, channel group) tasks and prepares the source of each
-// image it touches (padding or stride spreading) into its own slot of the
-// workspace just before use, while it is hot in L2, instead of a separate
-// parallel copy of a chunk of images followed by a barrier. The partition is
-// static and every output pixel gets the same tile whatever the thread count.
-// sourceImages / sourceImageFloats: the per-image input that prepare(img)
-// reads, prefetched (with the output) for the thread's next image.
+// The whole batch in one parallel pass: each thread takes whole images from
+// a shared counter (with few images: a fixed contiguous range of (image,
+// row tile, channel group) tasks) and prepares the source of each image it
+// touches (padding, stride spreading or the compact gradient) into its own
+// slot of the workspace just before use, while it is hot in L2, instead of a
+// separate parallel copy of a chunk of images followed by a barrier. Every
+// output pixel gets the same tile whoever computes it and whatever the
+// thread count. sourceImages / sourceImageFloats: the per-image input that
+// prepare(img) reads, prefetched (with the output) for the thread's next image.
 template <typename Prepare>
 void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloats, float* slots,
                        int64_t outputImageFloats, const float* sourceImages, int64_t sourceImageFloats,
@@ -731,7 +732,37 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
   const int64_t perImage = work.outH * work.groups;
   const int64_t total = batch * perImage;
   float* const output = work.output;
-  parallelTasks(numThreads(), [&](int task, int taskCount) {
+  const int threads = numThreads();
+  // One image at a time from a shared counter where there are enough
+  // images (see correlatePlanarPerImage): a thread that runs slower does
+  // fewer instead of holding up the job's end.
+  if (batch >= 2 * static_cast<int64_t>(threads)) {
+    std::atomic<int64_t> nextImage{0};
+    parallelTasks(threads, [&](int task, int) {
+      float* slot = slots + task * slotFloats;
+      DirectCorrelation one = work;
+      one.images = 1;
+      for (int64_t img = nextImage.fetch_add(1); img < batch;) {
+        const int64_t upcoming = nextImage.fetch_add(1);  // taken now, so its data can be prefetched
+        one.source = prepare(img, slot);
+        one.output = output + img * outputImageFloats;
+        if (upcoming >= batch) {
+          set.correlate(one, 0, perImage);
+          break;
+        }
+        const float* nextSource = sourceImages + upcoming * sourceImageFloats;
+        const float* nextOutput = output + upcoming * outputImageFloats;
+        for (int64_t k = 0; k < perImage; ++k) {
+          prefetchShare(nextSource, sourceImageFloats, k, perImage, false);
+          prefetchShare(nextOutput, outputImageFloats, k, perImage, true);
+          set.correlate(one, k, k + 1);
+        }
+        img = upcoming;
+      }
+    });
+    return;
+  }
+  parallelTasks(threads, [&](int task, int taskCount) {
     const int64_t begin = total * task / taskCount, end = total * (task + 1) / taskCount;
     float* slot = slots + task * slotFloats;
     for (int64_t t = begin; t < end;) {

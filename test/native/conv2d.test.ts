@@ -178,6 +178,10 @@ const awkward: Case[] = [
   // AVX2 channels-last tiles: three channel blocks, a merged tail tile.
   { name: '6x4x5->21 k3 pad1 (AVX2: one tile of three channel blocks, the last partial)', batch: 2, in: [6, 4, 5], outC: 21, kernel: [3, 3], pad: [1, 1, 1, 1] },
   { name: '3x26x5->16 k3 pad1 (AVX2: a 2-pixel tail tile merged into 4 + 4)', batch: 2, in: [3, 26, 5], outC: 16, kernel: [3, 3], pad: [1, 1, 1, 1] },
+  // Enough images for the per-image paths to hand out whole images from a
+  // shared counter (at least twice the thread count, up to 4 threads).
+  { name: '9 images 7x9x17->24 k3 pad1 (images taken one at a time)', batch: 9, in: [7, 9, 17], outC: 24, kernel: [3, 3], pad: [1, 1, 1, 1] },
+  { name: '9 images 8x7x5->3 k3 stride 2 pad [1,0,1,0] (planar and compact, one at a time)', batch: 9, in: [8, 7, 5], outC: 3, kernel: [3, 3], stride: [2, 2], pad: [1, 0, 1, 0] },
   // Strided backward data reads the gradient compact, not spread: filter
   // columns past the 64th are tested for data one by one.
   { name: '3x70x9->10 k[1,66] stride [1,2] (compact gradient, 66 filter columns)', batch: 2, in: [3, 70, 9], outC: 10, kernel: [1, 66], stride: [1, 2], pad: [0, 0, 1, 2] },

@@ -105,13 +105,12 @@ void prefetchShare(const float* base, int64_t floats, int64_t part, int64_t part
   }
 }
 
-// The per-thread image split of the filter gradients: thread t > 0 summed
-// into its own partial at firstPartial + (t - 1) * stride (thread 0 into
-// gradFilter itself); adding them in thread order keeps the result fixed for
-// a thread count.
-void addThreadPartials(float* gradFilter, int64_t count, const float* firstPartial, int64_t stride, int threads) {
-  for (int t = 1; t < threads; ++t) {
-    const float* partial = firstPartial + (t - 1) * stride;
+// gradFilter += each of `partials` (at firstPartial + k * stride), in order:
+// the per-thread or per-run partial sums of the image-split filter
+// gradients, added in a fixed order so the result is too.
+void addPartials(float* gradFilter, int64_t count, const float* firstPartial, int64_t stride, int64_t partials) {
+  for (int64_t k = 0; k < partials; ++k) {
+    const float* partial = firstPartial + k * stride;
     for (int64_t i = 0; i < count; ++i) gradFilter[i] += partial[i];
   }
 }
@@ -615,7 +614,7 @@ void backwardFilterPlanar(const Conv2DShape& s, const float* input, const float*
         }
       }
     });
-    addThreadPartials(gradFilter, taps * s.outC, source + slotFloats + sourceSlot + gradSlot, slotFloats, used);
+    addPartials(gradFilter, taps * s.outC, source + slotFloats + sourceSlot + gradSlot, slotFloats, used - 1);
     return;
   }
   for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
@@ -994,47 +993,56 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   constexpr int64_t kMinOneThreadPerImageFloats = int64_t(1) << 13;
   const int64_t imagePairFloats = paddedH(s) * paddedW(s) * s.inC + outH * outW * s.outC;
   const bool splitByImages = threads > 1 || imagePairFloats >= kMinOneThreadPerImageFloats;
-  if (splitByImages && filterFloats <= kMaxPerImageFilterFloats &&
-      threads * (slotFloats + filterFloats) <= chunk * sourceFloatsPerImage(s)) {
+  // The batch is cut into a fixed number of runs of images, each summed
+  // into its own partial filter gradient (the first into gradFilter
+  // itself), and the threads take the runs from a shared counter: a thread
+  // that runs slower does fewer runs instead of holding up the job's end.
+  // The partials are added in run order, so the result depends on the
+  // number of runs (set by the thread count), not on who computed which.
+  const int64_t region = chunk * sourceFloatsPerImage(s);
+  const int64_t partialRoom = (region - threads * slotFloats) / filterFloats;  // besides gradFilter
+  const int64_t runs = threads == 1 ? 1 : std::min({s.batch, 4 * threads, partialRoom + 1});
+  if (splitByImages && filterFloats <= kMaxPerImageFilterFloats && runs >= threads) {
     const bool unpadded = isUnpadded(s);
     const int64_t imageFloats = s.inH * s.inW * s.inC;
-    int used = 1;
-    parallelTasks(static_cast<int>(threads), [&](int task, int taskCount) {
-      if (task == 0) used = taskCount;
-      float* slot = source + task * (slotFloats + filterFloats);
+    const int64_t gradFloats = outH * outW * s.outC;
+    float* const partials = source + threads * slotFloats;  // run r > 0 at partials + (r - 1) * filterFloats
+    std::atomic<int64_t> nextRun{0};
+    parallelTasks(static_cast<int>(threads), [&](int task, int) {
+      float* slot = source + task * slotFloats;
       DirectFilterGradient one = work;
       one.images = 1;
-      one.gradFilter = task == 0 ? gradFilter : slot + slotFloats;
-      const int64_t first = s.batch * task / taskCount, last = s.batch * (task + 1) / taskCount;
-      const int64_t gradFloats = outH * outW * s.outC;
-      for (int64_t img = first; img < last; ++img) {
-        if (unpadded) {
-          one.source = input + img * imageFloats;
-        } else {
-          padImageRows(s, input + img * imageFloats, 0, paddedH(s), slot);
-          one.source = slot;
-        }
-        one.gradOutput = gradOutput + img * gradFloats;
-        one.accumulate = img == first ? 0 : 1;
-        if (img + 1 == last) {
-          set.filterGradient(one, 0, tasks);
-          continue;
-        }
-        // One filter tile (its channel groups) at a time, each prefetching
-        // its share of the next image's input and gradient.
-        const float* nextImage = input + (img + 1) * imageFloats;
-        const float* nextGrad = gradOutput + (img + 1) * gradFloats;
-        for (int64_t task = 0; task < tasks; task += work.groups) {
-          for (int64_t share = task; share < task + work.groups; ++share) {
-            prefetchShare(nextImage, imageFloats, share, tasks, false);
-            prefetchShare(nextGrad, gradFloats, share, tasks, false);
+      for (int64_t run = nextRun.fetch_add(1); run < runs; run = nextRun.fetch_add(1)) {
+        one.gradFilter = run == 0 ? gradFilter : partials + (run - 1) * filterFloats;
+        const int64_t first = s.batch * run / runs, last = s.batch * (run + 1) / runs;
+        for (int64_t img = first; img < last; ++img) {
+          if (unpadded) {
+            one.source = input + img * imageFloats;
+          } else {
+            padImageRows(s, input + img * imageFloats, 0, paddedH(s), slot);
+            one.source = slot;
           }
-          set.filterGradient(one, task, task + work.groups);
+          one.gradOutput = gradOutput + img * gradFloats;
+          one.accumulate = img == first ? 0 : 1;
+          if (img + 1 == last) {
+            set.filterGradient(one, 0, tasks);
+            continue;
+          }
+          // One filter tile (its channel groups) at a time, each prefetching
+          // its share of the next image's input and gradient.
+          const float* nextImage = input + (img + 1) * imageFloats;
+          const float* nextGrad = gradOutput + (img + 1) * gradFloats;
+          for (int64_t task = 0; task < tasks; task += work.groups) {
+            for (int64_t share = task; share < task + work.groups; ++share) {
+              prefetchShare(nextImage, imageFloats, share, tasks, false);
+              prefetchShare(nextGrad, gradFloats, share, tasks, false);
+            }
+            set.filterGradient(one, task, task + work.groups);
+          }
         }
       }
     });
-    addThreadPartials(gradFilter, s.kernelH * s.kernelW * s.inC * s.outC, source + 2 * slotFloats + filterFloats,
-                      slotFloats + filterFloats, used);
+    addPartials(gradFilter, s.kernelH * s.kernelW * s.inC * s.outC, partials, filterFloats, runs - 1);
     if (gradBias != nullptr) conv2dBiasGradient(s, gradOutput, gradBias, workspace);
     return;
   }

@@ -8,10 +8,13 @@
 // L output channels of one tap.
 // The source chunk holds a few whole images, zero-padded so the kernels need
 // no bounds checks:
-//   forward, backward filter: input padded by padTop/Bottom/Left/Right;
+//   forward, backward filter: input padded by padTop/Bottom/Left/Right
+//   (the AVX2 filter gradient reads the input itself, see
+//   DirectFilterGradient::unpadded);
 //   backward data: gradOutput spread out by the stride ("transposed conv")
 //   and padded so that a stride-1 correlation with the flipped filter gives
-//   gradInput directly.
+//   gradInput directly (AVX2, strided: compact instead of spread, see
+//   DirectCorrelation::compactPhases).
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -34,9 +37,10 @@ constexpr int64_t kFilterGradientPassFloats = int64_t(1) << 16;
 // the kernel files).
 constexpr DirectKernelSet kDirectKernelsAvx512{
     16, 4, {0, 28, 14, 8, 6}, {0, 24, 12, 8, 6}, conv2dDirectCorrelateAvx512, conv2dDirectFilterGradientAvx512,
-    false, false};
+    false, false, false};
 constexpr DirectKernelSet kDirectKernelsAvx2{
-    8, 2, {0, 12, 6, 4, 2}, {0, 12, 6, 4, 2}, conv2dDirectCorrelateAvx2, conv2dDirectFilterGradientAvx2, true, true};
+    8, 2, {0, 12, 6, 4, 2}, {0, 12, 6, 4, 2}, conv2dDirectCorrelateAvx2, conv2dDirectFilterGradientAvx2, true, true,
+    true};
 
 const DirectKernelSet& kernels() { return activeIsa() == Isa::Avx512 ? kDirectKernelsAvx512 : kDirectKernelsAvx2; }
 int64_t lanes() { return kernels().lanes; }
@@ -975,10 +979,10 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   work.tileRows = balancedTile(work.segmentLength, set.maxTileRows[work.blocksPerGroup]);
   work.tilesPerSegment = ceilDiv(work.segmentLength, work.tileRows);
   const int64_t tasks = s.kernelH * work.segments * work.tilesPerSegment * work.groups;
-  // Split by images: each thread pads its own images one at a time into its
-  // own slot (hot in L2 for every filter tile) and sums into its own partial
-  // filter gradient (the first thread's is gradFilter itself); the partials
-  // are added in thread order, so the result is fixed for a thread count.
+  // Split by images: each thread takes its images one at a time (padding
+  // each into its own slot, hot in L2 for every filter tile, unless the
+  // kernels read the input as it is) and sums them into a partial filter
+  // gradient (see the runs below).
   const int64_t slotFloats = roundUp16(paddedH(s) * paddedW(s) * s.inC);
   const int64_t filterFloats = roundUp16(s.kernelH * s.kernelW * s.inC * s.outC);
   const int64_t threads = std::min<int64_t>(numThreads(), s.batch);
@@ -1002,8 +1006,20 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   const int64_t region = chunk * sourceFloatsPerImage(s);
   const int64_t partialRoom = (region - threads * slotFloats) / filterFloats;  // besides gradFilter
   const int64_t runs = threads == 1 ? 1 : std::min({s.batch, 4 * threads, partialRoom + 1});
+  // Kernels that read the input unpadded need no padded copy of it. They
+  // pay for that with a call per border stretch for each tile that spans
+  // two filter columns, which costs about the copy's time on narrow images
+  // (2 threads: resnet20 stage 3, 8 wide, 0.97-0.99x) and less on wider
+  // ones (stage 2, 16 wide, 1.00-1.02x; stage 1, 32 wide, 1.07-1.10x), and
+  // much more where a tile spans more columns than two (lenet5 conv1, one
+  // input channel, a tile of 5 columns: 0.79-0.83x).
+  constexpr int64_t kMinUnpaddedWidth = 16;
+  const bool readUnpadded = set.readsUnpadded && !isUnpadded(s) && outW >= kMinUnpaddedWidth &&
+                            (work.segments > 1 || work.tileRows <= s.inC);
+  const bool readsInput = isUnpadded(s) || readUnpadded;
+  work.unpadded = readUnpadded ? 1 : 0;
   if (splitByImages && filterFloats <= kMaxPerImageFilterFloats && runs >= threads) {
-    const bool unpadded = isUnpadded(s);
+    const bool unpadded = readsInput;
     const int64_t imageFloats = s.inH * s.inW * s.inC;
     const int64_t gradFloats = outH * outW * s.outC;
     float* const partials = source + threads * slotFloats;  // run r > 0 at partials + (r - 1) * filterFloats
@@ -1046,11 +1062,16 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
     if (gradBias != nullptr) conv2dBiasGradient(s, gradOutput, gradBias, workspace);
     return;
   }
-  const int64_t sourceImageFloats = paddedH(s) * paddedW(s) * s.inC, gradImageFloats = outH * outW * s.outC;
-  const int64_t perPass = std::max<int64_t>(1, kFilterGradientPassFloats / (sourceImageFloats + gradImageFloats));
+  const int64_t sourceImageFloats = (readsInput ? s.inH * s.inW : paddedH(s) * paddedW(s)) * s.inC;
+  const int64_t gradImageFloats = outH * outW * s.outC;
+  // Sized by the padded image either way: AlexNet's 7x7 layers measured 5%
+  // slower with the two unpadded images per pass that the smaller size allows.
+  const int64_t perPass =
+      std::max<int64_t>(1, kFilterGradientPassFloats / (paddedH(s) * paddedW(s) * s.inC + gradImageFloats));
   for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
     const int64_t images = std::min(chunk, s.batch - n0);
-    work.source = paddedSource(s, input + n0 * s.inH * s.inW * s.inC, images, source);
+    const float* chunkInput = input + n0 * s.inH * s.inW * s.inC;
+    work.source = readsInput ? chunkInput : paddedSource(s, chunkInput, images, source);
     work.images = images;
     work.gradOutput = gradOutput + n0 * outH * outW * s.outC;
     work.accumulate = n0 == 0 ? 0 : 1;

@@ -75,6 +75,12 @@ struct DirectFilterGradient {
   // [liveColumnBegin, liveColumnEnd) (its padding), so a kernel may skip the
   // output pixels whose taps read only zeros; liveRowEnd = 0: all live.
   int64_t liveRowBegin, liveRowEnd, liveColumnBegin, liveColumnEnd;
+  // Nonzero (only for kernel sets whose `readsUnpadded` is true; liveRowEnd
+  // set): the padding is not stored. `source` holds only the live rows and
+  // columns (the layer's input itself, (liveRowEnd - liveRowBegin) x
+  // (liveColumnEnd - liveColumnBegin) pixels per image), and the kernel
+  // reads no pixel outside them.
+  int unpadded;
 };
 
 // Channel-planar variants for layers with few output channels (fewer than a
@@ -149,6 +155,8 @@ struct DirectKernelSet {
   bool accumulates;
   // The correlation honours DirectCorrelation::compactPhases.
   bool compactsPhases;
+  // The filter gradient honours DirectFilterGradient::unpadded.
+  bool readsUnpadded;
 };
 
 #if defined(__x86_64__)

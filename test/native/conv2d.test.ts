@@ -182,6 +182,10 @@ const awkward: Case[] = [
   // shared counter (at least twice the thread count, up to 4 threads).
   { name: '9 images 7x9x17->24 k3 pad1 (images taken one at a time)', batch: 9, in: [7, 9, 17], outC: 24, kernel: [3, 3], pad: [1, 1, 1, 1] },
   { name: '9 images 8x7x5->3 k3 stride 2 pad [1,0,1,0] (planar and compact, one at a time)', batch: 9, in: [8, 7, 5], outC: 3, kernel: [3, 3], stride: [2, 2], pad: [1, 0, 1, 0] },
+  // The AVX2 filter gradient reads padded inputs unpadded (16+ columns out):
+  // tiles across two filter columns, uneven padding, stride 2.
+  { name: '5x21x7->20 k3 pad [2,0,1,2] (unpadded filter gradient, tiles across columns)', batch: 2, in: [5, 21, 7], outC: 20, kernel: [3, 3], pad: [2, 0, 1, 2] },
+  { name: '4x40x9->16 k3 stride 2 pad [1,1,1,0] (unpadded filter gradient, stride 2)', batch: 3, in: [4, 40, 9], outC: 16, kernel: [3, 3], stride: [2, 2], pad: [1, 1, 1, 0] },
   // Strided backward data reads the gradient compact, not spread: filter
   // columns past the 64th are tested for data one by one.
   { name: '3x70x9->10 k[1,66] stride [1,2] (compact gradient, 66 filter columns)', batch: 2, in: [3, 70, 9], outC: 10, kernel: [1, 66], stride: [1, 2], pad: [0, 0, 1, 2] },

@@ -139,10 +139,22 @@ CorrelateFn correlateKernel(int nb, int width, int64_t sourcePixelStride) {
 template <int NB, int R, bool Full>
 void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, float* gradFilter, int64_t firstBlock,
                         int64_t ohBegin, int64_t ohEnd, int64_t owBegin, int64_t owEnd, bool accumulate) {
+  // With fewer than 8 sums the FMA latency, not the two FMA ports, would
+  // bound the loop (lenet5 conv1: 5 taps x 1 block), so where the registers
+  // allow a second set, pixels go in pairs into two sets added at the end.
+  constexpr bool kTwoSets = R * NB < 8 && 2 * R * NB + 2 * NB + 2 + (Full ? 0 : NB) <= 16;
   __m256 acc[R][NB];
+  __m256 second[kTwoSets ? R : 1][NB];
   __m256i masks[NB];
 #pragma GCC unroll 4
   for (int j = 0; j < NB; ++j) masks[j] = laneMask(p.outC - (firstBlock + j) * kLanes);
+  if constexpr (kTwoSets) {
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+      for (int j = 0; j < NB; ++j) second[r][j] = _mm256_setzero_ps();
+    }
+  }
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
@@ -168,7 +180,29 @@ void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, flo
     for (int64_t oh = ohBegin; oh < ohEnd; ++oh, sourceRow += sourceRowStride, dyRow += dyRowStride) {
       const float* s = sourceRow;
       const float* dy = dyRow;
-      for (int64_t ow = owBegin; ow < owEnd; ++ow, s += sourceStep, dy += outC) {
+      int64_t ow = owBegin;
+      if constexpr (kTwoSets) {
+        // Pixels in pairs, the second into its own sums.
+        for (; ow + 1 < owEnd; ow += 2, s += 2 * sourceStep, dy += 2 * outC) {
+          __m256 g[NB], h[NB];
+#pragma GCC unroll 4
+          for (int j = 0; j < NB; ++j) {
+            g[j] = Full ? _mm256_loadu_ps(dy + j * kLanes) : _mm256_maskload_ps(dy + j * kLanes, masks[j]);
+            h[j] = Full ? _mm256_loadu_ps(dy + outC + j * kLanes)
+                        : _mm256_maskload_ps(dy + outC + j * kLanes, masks[j]);
+          }
+#pragma GCC unroll 16
+          for (int r = 0; r < R; ++r) {
+            const __m256 x = _mm256_broadcast_ss(s + r), y = _mm256_broadcast_ss(s + sourceStep + r);
+#pragma GCC unroll 4
+            for (int j = 0; j < NB; ++j) {
+              acc[r][j] = _mm256_fmadd_ps(x, g[j], acc[r][j]);
+              second[r][j] = _mm256_fmadd_ps(y, h[j], second[r][j]);
+            }
+          }
+        }
+      }
+      for (; ow < owEnd; ++ow, s += sourceStep, dy += outC) {
         __m256 g[NB];
 #pragma GCC unroll 4
         for (int j = 0; j < NB; ++j) g[j] = Full ? _mm256_loadu_ps(dy + j * kLanes) : _mm256_maskload_ps(dy + j * kLanes, masks[j]);
@@ -186,8 +220,9 @@ void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, flo
 #pragma GCC unroll 4
     for (int j = 0; j < NB; ++j) {
       float* at = gradFilter + r * p.outC + (firstBlock + j) * kLanes;
-      if (Full) _mm256_storeu_ps(at, acc[r][j]);
-      else _mm256_maskstore_ps(at, masks[j], acc[r][j]);
+      const __m256 sum = kTwoSets ? _mm256_add_ps(acc[r][j], second[kTwoSets ? r : 0][j]) : acc[r][j];
+      if (Full) _mm256_storeu_ps(at, sum);
+      else _mm256_maskstore_ps(at, masks[j], sum);
     }
   }
 }

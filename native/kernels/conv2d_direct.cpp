@@ -37,10 +37,10 @@ constexpr int64_t kFilterGradientPassFloats = int64_t(1) << 16;
 // the kernel files).
 constexpr DirectKernelSet kDirectKernelsAvx512{
     16, 4, {0, 28, 14, 8, 6}, {0, 24, 12, 8, 6}, conv2dDirectCorrelateAvx512, conv2dDirectFilterGradientAvx512,
-    false, false, false};
+    false, false, false, false};
 constexpr DirectKernelSet kDirectKernelsAvx2{
     8, 2, {0, 12, 6, 4, 2}, {0, 12, 6, 4, 2}, conv2dDirectCorrelateAvx2, conv2dDirectFilterGradientAvx2, true, true,
-    true};
+    true, true};
 
 const DirectKernelSet& kernels() { return activeIsa() == Isa::Avx512 ? kDirectKernelsAvx512 : kDirectKernelsAvx2; }
 int64_t lanes() { return kernels().lanes; }
@@ -221,6 +221,27 @@ void padImageRows(const Conv2DShape& s, const float* image, int64_t firstRow, in
     std::memcpy(out + s.padLeft * C, image + ih * s.inW * C, static_cast<size_t>(s.inW * C) * sizeof(float));
     std::memset(out + (s.padLeft + s.inW) * C, 0, static_cast<size_t>(s.padRight * C) * sizeof(float));
   }
+}
+
+// padInput with pixelStride floats from one pixel to the next (the floats
+// past the C channels are zeroed, never read).
+void padInputSpaced(const Conv2DShape& s, const float* input, int64_t images, int64_t pixelStride, float* dst) {
+  const int64_t Hp = paddedH(s), Wp = paddedW(s), C = s.inC;
+  parallelFor(images * Hp, 8, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t img = row / Hp, ih = row % Hp - s.padTop;
+      float* out = dst + row * Wp * pixelStride;
+      for (int64_t col = 0; col < Wp; ++col, out += pixelStride) {
+        const int64_t iw = col - s.padLeft;
+        if (ih < 0 || ih >= s.inH || iw < 0 || iw >= s.inW) {
+          std::memset(out, 0, static_cast<size_t>(pixelStride) * sizeof(float));
+          continue;
+        }
+        std::memcpy(out, input + ((img * s.inH + ih) * s.inW + iw) * C, static_cast<size_t>(C) * sizeof(float));
+        std::memset(out + C, 0, static_cast<size_t>(pixelStride - C) * sizeof(float));
+      }
+    }
+  });
 }
 
 void padInput(const Conv2DShape& s, const float* input, int64_t images, float* dst) {
@@ -1069,16 +1090,43 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
     if (gradBias != nullptr) conv2dBiasGradient(s, gradOutput, gradBias, workspace);
     return;
   }
-  const int64_t sourceImageFloats = (readsInput ? s.inH * s.inW : paddedH(s) * paddedW(s)) * s.inC;
+  // A padded copy whose pixels are a multiple of 2 lines (32 floats) apart
+  // puts every pixel of a tile's pass in the same few L1 sets (1 KiB apart:
+  // 4 of the 64), and the gradient's pixels (outC floats apart) often share
+  // them: alexnet-s conv5 (256 channels) measured 52 GFLOP/s against 76-83
+  // with either stride moved off the power of two (1 thread, C++ harness).
+  // Such copies get one more line per pixel, and the tiles one filter
+  // column each (their entries are no longer contiguous across columns).
+  int64_t pixelStride = s.inC, passTasks = tasks, passChunk = chunk;
+  if (set.stridesSourcePixels && !readsInput && s.inC % 32 == 0) {
+    const int64_t spaced = s.inC + 16;
+    const int64_t region = chunk * sourceFloatsPerImage(s), spacedImage = paddedH(s) * paddedW(s) * spaced;
+    if (spacedImage <= region) {
+      pixelStride = spaced;
+      passChunk = std::min(chunk, region / spacedImage);
+      work.sourcePixelStride = spaced;
+      work.segments = s.kernelW;
+      work.segmentLength = s.inC;
+      work.tileRows = balancedTile(s.inC, set.maxTileRows[work.blocksPerGroup]);
+      work.tilesPerSegment = ceilDiv(s.inC, work.tileRows);
+      passTasks = s.kernelH * work.segments * work.tilesPerSegment * work.groups;
+    }
+  }
+  const int64_t sourceImageFloats = (readsInput ? s.inH * s.inW : paddedH(s) * paddedW(s)) * pixelStride;
   const int64_t gradImageFloats = outH * outW * s.outC;
   // Sized by the padded image either way: AlexNet's 7x7 layers measured 5%
   // slower with the two unpadded images per pass that the smaller size allows.
   const int64_t perPass =
       std::max<int64_t>(1, kFilterGradientPassFloats / (paddedH(s) * paddedW(s) * s.inC + gradImageFloats));
-  for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
-    const int64_t images = std::min(chunk, s.batch - n0);
+  for (int64_t n0 = 0; n0 < s.batch; n0 += passChunk) {
+    const int64_t images = std::min(passChunk, s.batch - n0);
     const float* chunkInput = input + n0 * s.inH * s.inW * s.inC;
-    work.source = readsInput ? chunkInput : paddedSource(s, chunkInput, images, source);
+    if (pixelStride != s.inC) {
+      padInputSpaced(s, chunkInput, images, pixelStride, source);
+      work.source = source;
+    } else {
+      work.source = readsInput ? chunkInput : paddedSource(s, chunkInput, images, source);
+    }
     work.images = images;
     work.gradOutput = gradOutput + n0 * outH * outW * s.outC;
     work.accumulate = n0 == 0 ? 0 : 1;
@@ -1088,7 +1136,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
     // slower on AlexNet's layers, 2 threads; 12-67% on 1 thread). Each
     // tile's accumulators carry over between passes in the same order, so
     // the result is the same.
-    parallelFor(tasks, 1, [&](int64_t begin, int64_t end) {
+    parallelFor(passTasks, 1, [&](int64_t begin, int64_t end) {
       DirectFilterGradient part = work;
       for (int64_t i0 = 0; i0 < images; i0 += perPass) {
         part.images = std::min(perPass, images - i0);

@@ -81,6 +81,11 @@ struct DirectFilterGradient {
   // (liveColumnEnd - liveColumnBegin) pixels per image), and the kernel
   // reads no pixel outside them.
   int unpadded;
+  // Floats from one source pixel to the next (0: sourceC). Only for kernel
+  // sets whose `stridesSourcePixels` is true, and with one filter column per
+  // segment (segmentLength = sourceC): a padded copy can space its pixels
+  // out so that they do not all fall in the same few L1 sets.
+  int64_t sourcePixelStride;
 };
 
 // Channel-planar variants for layers with few output channels (fewer than a
@@ -157,6 +162,8 @@ struct DirectKernelSet {
   bool compactsPhases;
   // The filter gradient honours DirectFilterGradient::unpadded.
   bool readsUnpadded;
+  // The filter gradient honours DirectFilterGradient::sourcePixelStride.
+  bool stridesSourcePixels;
 };
 
 #if defined(__x86_64__)

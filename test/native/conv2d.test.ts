@@ -194,6 +194,10 @@ const awkward: Case[] = [
   // A filter too big for the per-image split and images big enough that the
   // filter gradient walks its tiles over one image per pass (three passes).
   { name: '16x16x96->96 k3 pad1 (filter gradient in passes of one image)', batch: 3, in: [16, 16, 96], outC: 96, kernel: [3, 3], pad: [1, 1, 1, 1] },
+  // The same on narrow images with 32k channels: the padded copy spaces its
+  // pixels one line further apart (AVX2), the tiles one filter column each.
+  { name: '7x6x128->40 k3 pad [1,2,1,0] (filter gradient from a spaced copy)', batch: 3, in: [7, 6, 128], outC: 40, kernel: [3, 3], pad: [1, 2, 1, 0] },
+  { name: '5x5x64->130 k3 stride 2 pad1 (spaced copy, stride 2)', batch: 2, in: [5, 5, 64], outC: 130, kernel: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },
 ];
 
 const realLayers: Case[] = [

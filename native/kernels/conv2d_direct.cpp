@@ -207,49 +207,40 @@ bool isUnpadded(const Conv2DShape& s) {
 // An unpadded input is its own padded source: no copy.
 const float* paddedSource(const Conv2DShape& s, const float* input, int64_t images, float* dst);
 
-// One image's padded rows [firstRow, endRow) of the Hp x Wp x C source.
-void padImageRows(const Conv2DShape& s, const float* image, int64_t firstRow, int64_t endRow, float* dst) {
-  const int64_t Wp = paddedW(s), C = s.inC;
+// One image's padded rows [firstRow, endRow) of the Hp x Wp x C source, its
+// pixels pixelStride floats apart (0: C, rows copied whole; more: the floats
+// past the C channels are zeroed, never read).
+void padImageRows(const Conv2DShape& s, const float* image, int64_t firstRow, int64_t endRow, float* dst,
+                  int64_t pixelStride = 0) {
+  const int64_t Wp = paddedW(s), C = s.inC, P = pixelStride != 0 ? pixelStride : C;
   for (int64_t row = firstRow; row < endRow; ++row) {
     const int64_t ih = row - s.padTop;
-    float* out = dst + row * Wp * C;
+    float* out = dst + row * Wp * P;
     if (ih < 0 || ih >= s.inH) {
-      std::memset(out, 0, static_cast<size_t>(Wp * C) * sizeof(float));
+      std::memset(out, 0, static_cast<size_t>(Wp * P) * sizeof(float));
       continue;
     }
-    std::memset(out, 0, static_cast<size_t>(s.padLeft * C) * sizeof(float));
-    std::memcpy(out + s.padLeft * C, image + ih * s.inW * C, static_cast<size_t>(s.inW * C) * sizeof(float));
-    std::memset(out + (s.padLeft + s.inW) * C, 0, static_cast<size_t>(s.padRight * C) * sizeof(float));
+    std::memset(out, 0, static_cast<size_t>(s.padLeft * P) * sizeof(float));
+    if (P == C) {
+      std::memcpy(out + s.padLeft * C, image + ih * s.inW * C, static_cast<size_t>(s.inW * C) * sizeof(float));
+    } else {
+      for (int64_t iw = 0; iw < s.inW; ++iw) {
+        float* pixel = out + (s.padLeft + iw) * P;
+        std::memcpy(pixel, image + (ih * s.inW + iw) * C, static_cast<size_t>(C) * sizeof(float));
+        std::memset(pixel + C, 0, static_cast<size_t>(P - C) * sizeof(float));
+      }
+    }
+    std::memset(out + (s.padLeft + s.inW) * P, 0, static_cast<size_t>(s.padRight * P) * sizeof(float));
   }
 }
 
-// padInput with pixelStride floats from one pixel to the next (the floats
-// past the C channels are zeroed, never read).
-void padInputSpaced(const Conv2DShape& s, const float* input, int64_t images, int64_t pixelStride, float* dst) {
-  const int64_t Hp = paddedH(s), Wp = paddedW(s), C = s.inC;
-  parallelFor(images * Hp, 8, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t img = row / Hp, ih = row % Hp - s.padTop;
-      float* out = dst + row * Wp * pixelStride;
-      for (int64_t col = 0; col < Wp; ++col, out += pixelStride) {
-        const int64_t iw = col - s.padLeft;
-        if (ih < 0 || ih >= s.inH || iw < 0 || iw >= s.inW) {
-          std::memset(out, 0, static_cast<size_t>(pixelStride) * sizeof(float));
-          continue;
-        }
-        std::memcpy(out, input + ((img * s.inH + ih) * s.inW + iw) * C, static_cast<size_t>(C) * sizeof(float));
-        std::memset(out + C, 0, static_cast<size_t>(pixelStride - C) * sizeof(float));
-      }
-    }
-  });
-}
-
-void padInput(const Conv2DShape& s, const float* input, int64_t images, float* dst) {
-  const int64_t Hp = paddedH(s), imageFloats = Hp * paddedW(s) * s.inC;
+void padInput(const Conv2DShape& s, const float* input, int64_t images, float* dst, int64_t pixelStride = 0) {
+  const int64_t Hp = paddedH(s), imageFloats = Hp * paddedW(s) * (pixelStride != 0 ? pixelStride : s.inC);
   parallelFor(images * Hp, 8, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end;) {
       const int64_t img = row / Hp, last = std::min(end, (img + 1) * Hp);
-      padImageRows(s, input + img * s.inH * s.inW * s.inC, row - img * Hp, last - img * Hp, dst + img * imageFloats);
+      padImageRows(s, input + img * s.inH * s.inW * s.inC, row - img * Hp, last - img * Hp, dst + img * imageFloats,
+                   pixelStride);
       row = last;
     }
   });
@@ -1040,7 +1031,6 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   const bool readsInput = isUnpadded(s) || readUnpadded;
   work.unpadded = readUnpadded ? 1 : 0;
   if (splitByImages && filterFloats <= kMaxPerImageFilterFloats && runs >= threads) {
-    const bool unpadded = readsInput;
     const int64_t imageFloats = s.inH * s.inW * s.inC;
     const int64_t gradFloats = outH * outW * s.outC;
     float* const partials = source + threads * slotFloats;  // run r > 0 at partials + (r - 1) * filterFloats
@@ -1057,7 +1047,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
         // is 256 KiB an image: unprefetched, each run's start cost ~4%).
         int64_t upcoming = runs;
         for (int64_t img = first; img < last; ++img) {
-          if (unpadded) {
+          if (readsInput) {
             one.source = input + img * imageFloats;
           } else {
             padImageRows(s, input + img * imageFloats, 0, paddedH(s), slot);
@@ -1100,7 +1090,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   int64_t pixelStride = s.inC, passTasks = tasks, passChunk = chunk;
   if (set.stridesSourcePixels && !readsInput && s.inC % 32 == 0) {
     const int64_t spaced = s.inC + 16;
-    const int64_t region = chunk * sourceFloatsPerImage(s), spacedImage = paddedH(s) * paddedW(s) * spaced;
+    const int64_t spacedImage = paddedH(s) * paddedW(s) * spaced;
     if (spacedImage <= region) {
       pixelStride = spaced;
       passChunk = std::min(chunk, region / spacedImage);
@@ -1122,7 +1112,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
     const int64_t images = std::min(passChunk, s.batch - n0);
     const float* chunkInput = input + n0 * s.inH * s.inW * s.inC;
     if (pixelStride != s.inC) {
-      padInputSpaced(s, chunkInput, images, pixelStride, source);
+      padInput(s, chunkInput, images, source, pixelStride);
       work.source = source;
     } else {
       work.source = readsInput ? chunkInput : paddedSource(s, chunkInput, images, source);

@@ -109,6 +109,49 @@ void prefetchShare(const float* base, int64_t floats, int64_t part, int64_t part
   }
 }
 
+// The part of an NHWC image that a strided 1x1 convolution reads without
+// a padded copy: every rowStep-th row and every columnStep-th pixel (the
+// ResNet projections read a quarter of their input). Prefetching the whole
+// image instead pulled four times the lines the kernel uses and made the
+// layer wait on memory (resnet20's stage 2 projection, 1 thread).
+struct ImageReads {
+  int64_t rows, rowStep, rowFloats;           // rows read, their spacing, floats per image row
+  int64_t columns, columnStep, pixelFloats;   // pixels read per row, their spacing, floats per pixel
+};
+
+// Every row and pixel of an H x W x C image.
+ImageReads wholeImage(int64_t H, int64_t W, int64_t C) { return {H, 1, W * C, W, 1, C}; }
+
+// What the correlation or filter gradient reads of an unpadded input image
+// (dilation 1): all of it, except for a 1x1 kernel with a stride.
+ImageReads unpaddedReads(const Conv2DShape& s) {
+  ImageReads reads = wholeImage(s.inH, s.inW, s.inC);
+  if (s.kernelH == 1 && s.strideH > 1) reads.rows = s.outH(), reads.rowStep = s.strideH;
+  if (s.kernelW == 1 && s.strideW > 1) reads.columns = s.outW(), reads.columnStep = s.strideW;
+  return reads;
+}
+
+// As prefetchShare, for the lines of `reads` in an image at base.
+void prefetchReadsShare(const float* base, const ImageReads& reads, int64_t part, int64_t parts) {
+  if (reads.rowStep == 1 && reads.columnStep == 1 && reads.rowFloats == reads.columns * reads.pixelFloats) {
+    prefetchShare(base, reads.rows * reads.rowFloats, part, parts, false);
+    return;
+  }
+  // Runs of contiguous floats: a row's pixels when they are adjacent, else each pixel.
+  const bool wholeRows = reads.columnStep == 1;
+  const int64_t runsPerRow = wholeRows ? 1 : reads.columns;
+  const int64_t runFloats = wholeRows ? reads.columns * reads.pixelFloats : reads.pixelFloats;
+  const int64_t runs = reads.rows * runsPerRow;
+  const int64_t share = ceilDiv(runs, parts);
+  const int64_t first = std::min(part * share, runs), last = std::min(first + share, runs);
+  for (int64_t run = first; run < last; ++run) {
+    const int64_t row = run / runsPerRow, column = run % runsPerRow;
+    const float* start = base + row * reads.rowStep * reads.rowFloats + column * reads.columnStep * reads.pixelFloats;
+    for (int64_t i = 0; i < runFloats; i += 16) __builtin_prefetch(start + i, 0, 2);
+    __builtin_prefetch(start + runFloats - 1, 0, 2);  // the run's last line, if it starts mid-line
+  }
+}
+
 // gradFilter += each of `partials` (at firstPartial + k * stride), in order:
 // the per-thread or per-run partial sums of the image-split filter
 // gradients, added in a fixed order so the result is too.
@@ -733,11 +776,12 @@ void runCorrelation(DirectCorrelation& work) {
 // separate parallel copy of a chunk of images followed by a barrier. Every
 // output pixel gets the same tile whoever computes it and whatever the
 // thread count. sourceImages / sourceImageFloats: the per-image input that
-// prepare(img) reads, prefetched (with the output) for the thread's next image.
+// prepare(img) reads; sourceReads: the part of it read, prefetched (with the
+// output) for the thread's next image.
 template <typename Prepare>
 void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloats, float* slots,
                        int64_t outputImageFloats, const float* sourceImages, int64_t sourceImageFloats,
-                       const Prepare& prepare) {
+                       const ImageReads& sourceReads, const Prepare& prepare) {
   const DirectKernelSet& set = kernels();
   work.tileRows = 1;
   const int64_t nb = correlationBlocksPerGroup(work.outC, ceilDiv(work.outW, work.phaseW));
@@ -768,7 +812,7 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
         const float* nextSource = sourceImages + upcoming * sourceImageFloats;
         const float* nextOutput = output + upcoming * outputImageFloats;
         for (int64_t k = 0; k < perImage; ++k) {
-          prefetchShare(nextSource, sourceImageFloats, k, perImage, false);
+          prefetchReadsShare(nextSource, sourceReads, k, perImage);
           prefetchShare(nextOutput, outputImageFloats, k, perImage, true);
           set.correlate(one, k, k + 1);
         }
@@ -797,7 +841,7 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
       const float* nextOutput = output + (img + 1) * outputImageFloats;
       for (; t < last; ++t) {
         const int64_t k = t - img * perImage;
-        prefetchShare(nextSource, sourceImageFloats, k, perImage, false);
+        prefetchReadsShare(nextSource, sourceReads, k, perImage);
         prefetchShare(nextOutput, outputImageFloats, k, perImage, true);
         set.correlate(one, k, k + 1);
       }
@@ -864,8 +908,9 @@ void conv2dForwardDirect(const Conv2DShape& s, const float* input, const float* 
     if (n0 == 0 && fitsPerImage(s, work)) {
       const int64_t imageFloats = s.inH * s.inW * s.inC;
       const bool unpadded = isUnpadded(s);
+      const ImageReads reads = unpadded ? unpaddedReads(s) : wholeImage(s.inH, s.inW, s.inC);
       correlatePerImage(work, s.batch, sourceFloatsPerImage(s), source, outH * outW * s.outC, input, imageFloats,
-                        [&](int64_t img, float* slot) -> const float* {
+                        reads, [&](int64_t img, float* slot) -> const float* {
                           if (unpadded) return input + img * imageFloats;
                           padImageRows(s, input + img * imageFloats, 0, paddedH(s), slot);
                           return slot;
@@ -940,7 +985,7 @@ void conv2dBackwardDataDirect(const Conv2DShape& s, const float* gradOutput, con
     };
     if (n0 == 0 && fitsPerImage(s, work)) {
       correlatePerImage(work, s.batch, sourceFloatsPerImage(s), source, s.inH * s.inW * s.inC, gradOutput,
-                        outH * outW * s.outC, [&](int64_t img, float* slot) -> const float* {
+                        outH * outW * s.outC, wholeImage(outH, outW, s.outC), [&](int64_t img, float* slot) -> const float* {
                           prepare(gradOutput + img * outH * outW * s.outC, slot);
                           return slot;
                         });
@@ -1033,6 +1078,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   if (splitByImages && filterFloats <= kMaxPerImageFilterFloats && runs >= threads) {
     const int64_t imageFloats = s.inH * s.inW * s.inC;
     const int64_t gradFloats = outH * outW * s.outC;
+    const ImageReads inputReads = isUnpadded(s) ? unpaddedReads(s) : wholeImage(s.inH, s.inW, s.inC);
     float* const partials = source + threads * slotFloats;  // run r > 0 at partials + (r - 1) * filterFloats
     std::atomic<int64_t> nextRun{0};
     parallelTasks(static_cast<int>(threads), [&](int task, int) {
@@ -1067,7 +1113,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
           const float* nextGrad = gradOutput + nextImg * gradFloats;
           for (int64_t task = 0; task < tasks; task += work.groups) {
             for (int64_t share = task; share < task + work.groups; ++share) {
-              prefetchShare(nextImage, imageFloats, share, tasks, false);
+              prefetchReadsShare(nextImage, inputReads, share, tasks);
               prefetchShare(nextGrad, gradFloats, share, tasks, false);
             }
             set.filterGradient(one, task, task + work.groups);

@@ -811,10 +811,12 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
         }
         const float* nextSource = sourceImages + upcoming * sourceImageFloats;
         const float* nextOutput = output + upcoming * outputImageFloats;
-        for (int64_t k = 0; k < perImage; ++k) {
-          prefetchReadsShare(nextSource, sourceReads, k, perImage);
-          prefetchShare(nextOutput, outputImageFloats, k, perImage, true);
-          set.correlate(one, k, k + 1);
+        for (int64_t k = 0; k < perImage; k += work.groups) {
+          for (int64_t share = k; share < k + work.groups; ++share) {
+            prefetchReadsShare(nextSource, sourceReads, share, perImage);
+            prefetchShare(nextOutput, outputImageFloats, share, perImage, true);
+          }
+          set.correlate(one, k, k + work.groups);
         }
         img = upcoming;
       }
@@ -839,11 +841,15 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
       // prefetching its share of that image.
       const float* nextSource = sourceImages + (img + 1) * sourceImageFloats;
       const float* nextOutput = output + (img + 1) * outputImageFloats;
-      for (; t < last; ++t) {
-        const int64_t k = t - img * perImage;
-        prefetchReadsShare(nextSource, sourceReads, k, perImage);
-        prefetchShare(nextOutput, outputImageFloats, k, perImage, true);
-        set.correlate(one, k, k + 1);
+      for (; t < last;) {
+        // A row's channel groups at a time (they share the row's taps).
+        const int64_t k = t - img * perImage, rowEnd = std::min(last - img * perImage, (k / work.groups + 1) * work.groups);
+        for (int64_t share = k; share < rowEnd; ++share) {
+          prefetchReadsShare(nextSource, sourceReads, share, perImage);
+          prefetchShare(nextOutput, outputImageFloats, share, perImage, true);
+        }
+        set.correlate(one, k, rowEnd);
+        t += rowEnd - k;
       }
     }
   });

@@ -373,23 +373,25 @@ void conv2dDirectCorrelateAvx2(const DirectCorrelation& p, int64_t firstTask, in
   const int64_t tileRows = p.tileRows > 1 ? p.tileRows : 1;
   const int64_t rowTileCount = (p.outH + tileRows - 1) / tileRows;
   // What the task loop needs per phase is computed once per call, and the
-  // task index is decoded once and then stepped: with one task per call
-  // (the per-image paths) and two phases (stride-2 backward data) the
-  // divisions of the tap tests and tile widths took 10-15% of the layer.
+  // task index is decoded once per row tile: with a row per call (the
+  // per-image paths) and two phases (stride-2 backward data) the divisions
+  // of the tap tests and tile widths took 10-15% of the layer.
   constexpr int64_t kCachedPhases = 4;
   PhaseColumns cached[kCachedPhases];
   for (int64_t phase = 0; phase < kCachedPhases && phase < p.phaseW && phase < p.outW; ++phase) {
     cached[phase] = phaseColumns(p, phase);
   }
   const int64_t dilationResidueH = p.dilationH % p.phaseH;
-  int64_t group = firstTask % p.groups, row = firstTask / p.groups;
-  int64_t img = row / rowTileCount, rowTile = row % rowTileCount;
-  for (int64_t task = firstTask; task < endTask; ++task) {
+  // Tasks run a row tile at a time: its taps depend on the row, not on the
+  // channel group, so they are listed once for all the row's groups in
+  // [firstTask, endTask).
+  for (int64_t task = firstTask; task < endTask;) {
+    const int64_t row = task / p.groups, firstGroup = task % p.groups;
+    const int64_t endGroup = endTask - row * p.groups < p.groups ? endTask - row * p.groups : p.groups;
+    task = row * p.groups + endGroup;
+    const int64_t img = row / rowTileCount, rowTile = row % rowTileCount;
     const int64_t oh = rowTile * tileRows;
     const int64_t rows = p.outH - oh < tileRows ? p.outH - oh : tileRows;
-    const int64_t firstBlock = group * p.blocksPerGroup;
-    const int nb = static_cast<int>(blocks - firstBlock < p.blocksPerGroup ? blocks - firstBlock : p.blocksPerGroup);
-    const float* weights = p.packedWeights + firstBlock * blockStride;
     const float* sourceRow = p.source + (img * p.sourceH + (compact ? 0 : oh * p.strideH)) * p.sourceW * C;
     float* outputRow = p.output + img * imageStride + oh * rowStride;
     for (int64_t phase = 0; phase < p.phaseW && phase < p.outW; ++phase) {
@@ -424,20 +426,20 @@ void conv2dDirectCorrelateAvx2(const DirectCorrelation& p, int64_t firstTask, in
           ++tapCount;
         }
       }
-      for (int64_t tile = 0, first = 0, width = 0; tile < columns.tiles.tiles; first += width, ++tile) {
-        width = columns.tiles.widthAt(tile);
-        const CorrelateFn kernel = rows == 2 ? correlatePairKernel(nb, static_cast<int>(width))
-                                             : correlateKernel(nb, static_cast<int>(width), sourcePixelStride);
-        kernel(p, sourceRow + first * sourcePixelStride, sourcePixelStride, weights, blockStride, taps, tapCount,
-               runLength, outputRow + phase * pixelStride + first * outputPixelStride, outputPixelStride, firstBlock,
-               sourceRowStride, rowStride);
+      for (int64_t group = firstGroup; group < endGroup; ++group) {
+        const int64_t firstBlock = group * p.blocksPerGroup;
+        const int nb = static_cast<int>(blocks - firstBlock < p.blocksPerGroup ? blocks - firstBlock : p.blocksPerGroup);
+        const float* weights = p.packedWeights + firstBlock * blockStride;
+        for (int64_t tile = 0, first = 0, width = 0; tile < columns.tiles.tiles; first += width, ++tile) {
+          width = columns.tiles.widthAt(tile);
+          const CorrelateFn kernel = rows == 2 ? correlatePairKernel(nb, static_cast<int>(width))
+                                               : correlateKernel(nb, static_cast<int>(width), sourcePixelStride);
+          kernel(p, sourceRow + first * sourcePixelStride, sourcePixelStride, weights, blockStride, taps, tapCount,
+                 runLength, outputRow + phase * pixelStride + first * outputPixelStride, outputPixelStride,
+                 firstBlock, sourceRowStride, rowStride);
+        }
       }
     }
-    if (++group < p.groups) continue;
-    group = 0;
-    if (++rowTile < rowTileCount) continue;
-    rowTile = 0;
-    ++img;
   }
 }
 

@@ -9,8 +9,10 @@
 // guest; alternating the two builds call by call exposes both to the same
 // drift, so their ratio holds where separate runs cannot tell. Prints each
 // build's median GFLOP/s, the ratio new / old (above 1: the new build is
-// faster) and the largest difference between their results, relative to the
-// largest magnitude (0 when the change keeps results bit for bit).
+// faster), each build's best round (what the code reaches when the host
+// leaves it alone) and the largest difference between their results,
+// relative to the largest magnitude (0 when the change keeps results bit
+// for bit).
 import * as path from 'path';
 import { CONV_LAYERS } from './bench/conv';
 import type { Conv2DNativeOptions } from '../lib/ops/conv';
@@ -132,10 +134,12 @@ function main(): void {
         scale = Math.max(scale, Math.abs(results[0][i]));
       }
       const [oldTime, newTime] = seconds.map(median);
+      const [oldBest, newBest] = seconds.map((times) => Math.min(...times));
       const gflops = (time: number): string => (flops / time / 1e9).toFixed(1);
       console.log(
         `${layer.name} ${pass} t${args.threads}: old ${gflops(oldTime)} new ${gflops(newTime)} GFLOP/s, ` +
-          `new/old ${(oldTime / newTime).toFixed(3)}x, max difference ${(scale > 0 ? difference / scale : difference).toExponential(1)}`,
+          `new/old ${(oldTime / newTime).toFixed(3)}x (best rounds: old ${gflops(oldBest)} new ${gflops(newBest)}), ` +
+          `max difference ${(scale > 0 ? difference / scale : difference).toExponential(1)}`,
       );
     }
   }

@@ -42,6 +42,15 @@ void correlateTile(const DirectCorrelation& p, const float* source, int64_t sour
                    int64_t blockStride, const int64_t* taps, int64_t tapCount, int64_t runLength, float* output,
                    int64_t outputPixelStride, int64_t firstBlock, int64_t sourceRowStride, int64_t outputRowStride) {
   constexpr int P = RW * RH;
+  // The tile's output lines are requested now, so that they arrive while
+  // the sums are computed: a layer whose output outgrows L2 (AlexNet's
+  // conv1, 256 KiB an image) otherwise waits at the stores for each line.
+#pragma GCC unroll 16
+  for (int i = 0; i < P; ++i) {
+    const float* out = output + (i / RW) * outputRowStride + (i % RW) * outputPixelStride + firstBlock * kLanes;
+    __builtin_prefetch(out, 0, 3);
+    __builtin_prefetch(out + NB * kLanes - 1, 0, 3);
+  }
   __m256 acc[P][NB];
 #pragma GCC unroll 16
   for (int i = 0; i < P; ++i) {

@@ -86,6 +86,11 @@ struct DirectFilterGradient {
   // segment (segmentLength = sourceC): a padded copy can space its pixels
   // out so that they do not all fall in the same few L1 sets.
   int64_t sourcePixelStride;
+  // Only output rows [rowBegin, rowEnd) contribute (rowEnd = 0: all). Only
+  // for kernel sets whose `chunksRows` is true: an image whose gradient
+  // outgrows L2 is summed a band of rows at a time, every tile over one
+  // band before the next, instead of every tile streaming the whole image.
+  int64_t rowBegin, rowEnd;
 };
 
 // Channel-planar variants for layers with few output channels (fewer than a
@@ -164,6 +169,8 @@ struct DirectKernelSet {
   bool readsUnpadded;
   // The filter gradient honours DirectFilterGradient::sourcePixelStride.
   bool stridesSourcePixels;
+  // The filter gradient honours DirectFilterGradient::rowBegin / rowEnd.
+  bool chunksRows;
 };
 
 #if defined(__x86_64__)

@@ -487,6 +487,7 @@ void conv2dDirectFilterGradientAvx2(const DirectFilterGradient& p, int64_t first
       // (kw) firstColumn..lastColumn of filter row kh.
       firstColumn = (segment * p.dilationW) + first / C;
       lastColumn = (segment * p.dilationW) + (first + rows - 1) / C;
+      ohBegin = 0, ohEnd = p.outH;
       if (p.liveRowEnd > 0) {
         const int64_t row = kh * p.dilationH;
         livePositions(p.outH, p.strideH, row, row, p.liveRowBegin, p.liveRowEnd, ohBegin, ohEnd);
@@ -504,6 +505,11 @@ void conv2dDirectFilterGradientAvx2(const DirectFilterGradient& p, int64_t first
           livePositions(p.outW, p.strideW, firstColumn, lastColumn, p.liveColumnBegin, p.liveColumnEnd, owBegin,
                         owEnd);
         }
+      }
+      if (p.rowEnd > 0) {  // this call's band of rows
+        ohBegin = ohBegin > p.rowBegin ? ohBegin : p.rowBegin;
+        ohEnd = ohEnd < p.rowEnd ? ohEnd : p.rowEnd;
+        if (ohEnd < ohBegin) ohEnd = ohBegin;
       }
       tileChanged = false;
     }

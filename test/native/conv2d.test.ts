@@ -276,6 +276,36 @@ t.test('the result does not depend on the thread count', async (t) => {
   for (let i = 0; i < two.length; i++) t.same(twoAgain[i], two[i], `output ${i} bit for bit in a second 2-thread run`);
 });
 
+t.test('with 2 threads each run of images keeps its own partial filter gradient, with a bias gradient or none', async (t) => {
+  // The image-split filter gradient sums runs of images into partials side
+  // by side in the workspace (each with its bias gradient when there is
+  // one); a run writing past its own partial corrupts the next run's sums
+  // only when that run has already started, so the check is repeated.
+  const { setNumThreads, backend } = await import('../../lib/backend');
+  const before = backend().threads;
+  const o = options({ name: '', batch: 16, in: [12, 12, 17], outC: 33, kernel: [3, 3], pad: [1, 1, 1, 1] });
+  const [outH, outW] = outSize(o);
+  const x = randomArray(o.batch * o.inH * o.inW * o.inC);
+  const dy = randomArray(o.batch * outH * outW * o.outC);
+  const expected = new Float32Array(9 * o.inC * o.outC);
+  const expectedBias = new Float32Array(o.outC);
+  addon.conv2dBackwardFilterReference(x, dy, expected, expectedBias, o);
+  setNumThreads(2);
+  let worst = 0;
+  let worstBias = 0;
+  for (let repeat = 0; repeat < 24; repeat++) {
+    const withBias = repeat % 2 === 0;
+    const dw = new Float32Array(expected.length);
+    const db = new Float32Array(o.outC);
+    addon.conv2dBackwardFilter(x, dy, dw, withBias ? db : null, o);
+    worst = Math.max(worst, relativeError(dw, expected));
+    if (withBias) worstBias = Math.max(worstBias, relativeError(db, expectedBias));
+  }
+  setNumThreads(before);
+  t.ok(worst < TOLERANCE, `filter gradient within tolerance in every repeat (worst ${worst})`);
+  t.ok(worstBias < TOLERANCE, `bias gradient within tolerance in every repeat (worst ${worstBias})`);
+});
+
 t.test('the binding rejects bad arguments', async (t) => {
   const o = options({ name: '', batch: 1, in: [4, 4, 2], outC: 3, kernel: [3, 3] });
   const x = new Float32Array(32);

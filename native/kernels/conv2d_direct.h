@@ -86,6 +86,9 @@ struct DirectFilterGradient {
   // segment (segmentLength = sourceC): a padded copy can space its pixels
   // out so that they do not all fall in the same few L1 sets.
   int64_t sourcePixelStride;
+  // Floats from one gradOutput pixel to the next (0: outC), under the same
+  // condition: a copy of the gradient can be spaced out likewise.
+  int64_t gradPixelStride;
   // Only output rows [rowBegin, rowEnd) contribute (rowEnd = 0: all). Only
   // for kernel sets whose `chunksRows` is true: an image whose gradient
   // outgrows L2 is summed a band of rows at a time, every tile over one
@@ -167,7 +170,8 @@ struct DirectKernelSet {
   bool compactsPhases;
   // The filter gradient honours DirectFilterGradient::unpadded.
   bool readsUnpadded;
-  // The filter gradient honours DirectFilterGradient::sourcePixelStride.
+  // The filter gradient honours DirectFilterGradient::sourcePixelStride and
+  // gradPixelStride.
   bool stridesSourcePixels;
   // The filter gradient honours DirectFilterGradient::rowBegin / rowEnd.
   bool chunksRows;

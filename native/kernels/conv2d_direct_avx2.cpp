@@ -200,15 +200,16 @@ void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, flo
   // Strides in locals and pointers stepped by addition: read through `p`
   // the compiler reloads and multiplies them in every iteration, and the
   // extra instructions, not the FMAs, then bound the loop.
-  const int64_t C = p.sourcePixelStride != 0 ? p.sourcePixelStride : p.sourceC, outW = p.outW, outC = p.outC;
+  const int64_t C = p.sourcePixelStride != 0 ? p.sourcePixelStride : p.sourceC, outW = p.outW;
+  const int64_t gradStep = p.gradPixelStride != 0 ? p.gradPixelStride : p.outC;  // floats between gradient pixels
   const int64_t sourceH = p.unpadded ? p.liveRowEnd - p.liveRowBegin : p.sourceH;
   const int64_t sourceW = p.unpadded ? p.liveColumnEnd - p.liveColumnBegin : p.sourceW;
   const int64_t sourceStep = p.strideW * C, sourceRowStride = p.strideH * sourceW * C;
-  const int64_t dyRowStride = outW * outC;
+  const int64_t dyRowStride = outW * gradStep;
   for (int64_t img = 0; img < p.images && ohBegin < ohEnd && owBegin < owEnd; ++img) {
     const float* sourceRow =
         p.source + (img * sourceH * sourceW * C + sourceOffset + ohBegin * sourceRowStride + owBegin * sourceStep);
-    const float* dyRow = p.gradOutput + img * p.outH * dyRowStride + ohBegin * dyRowStride + owBegin * outC +
+    const float* dyRow = p.gradOutput + img * p.outH * dyRowStride + ohBegin * dyRowStride + owBegin * gradStep +
                          firstBlock * kLanes;
     for (int64_t oh = ohBegin; oh < ohEnd; ++oh, sourceRow += sourceRowStride, dyRow += dyRowStride) {
       const float* s = sourceRow;
@@ -216,13 +217,13 @@ void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, flo
       int64_t ow = owBegin;
       if constexpr (kTwoSets) {
         // Pixels in pairs, the second into its own sums.
-        for (; ow + 1 < owEnd; ow += 2, s += 2 * sourceStep, dy += 2 * outC) {
+        for (; ow + 1 < owEnd; ow += 2, s += 2 * sourceStep, dy += 2 * gradStep) {
           __m256 g[NB], h[NB];
 #pragma GCC unroll 4
           for (int j = 0; j < NB; ++j) {
             g[j] = Full ? _mm256_loadu_ps(dy + j * kLanes) : _mm256_maskload_ps(dy + j * kLanes, masks[j]);
-            h[j] = Full ? _mm256_loadu_ps(dy + outC + j * kLanes)
-                        : _mm256_maskload_ps(dy + outC + j * kLanes, masks[j]);
+            h[j] = Full ? _mm256_loadu_ps(dy + gradStep + j * kLanes)
+                        : _mm256_maskload_ps(dy + gradStep + j * kLanes, masks[j]);
           }
 #pragma GCC unroll 16
           for (int r = 0; r < R; ++r) {
@@ -235,7 +236,7 @@ void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, flo
           }
         }
       }
-      for (; ow < owEnd; ++ow, s += sourceStep, dy += outC) {
+      for (; ow < owEnd; ++ow, s += sourceStep, dy += gradStep) {
         __m256 g[NB];
 #pragma GCC unroll 4
         for (int j = 0; j < NB; ++j) g[j] = Full ? _mm256_loadu_ps(dy + j * kLanes) : _mm256_maskload_ps(dy + j * kLanes, masks[j]);

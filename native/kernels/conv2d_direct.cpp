@@ -112,8 +112,8 @@ void prefetchShare(const float* base, int64_t floats, int64_t part, int64_t part
 // The part of an NHWC image that a strided 1x1 convolution reads without
 // a padded copy: every rowStep-th row and every columnStep-th pixel (the
 // ResNet projections read a quarter of their input). Prefetching the whole
-// image instead pulled four times the lines the kernel uses and made the
-// layer wait on memory (resnet20's stage 2 projection, 1 thread).
+// image fetched four times the lines the kernel uses (no speed change
+// measured on the Zen 3 guest, but no bandwidth spent on unused lines).
 struct ImageReads {
   int64_t rows, rowStep, rowFloats;           // rows read, their spacing, floats per image row
   int64_t columns, columnStep, pixelFloats;   // pixels read per row, their spacing, floats per pixel
@@ -878,7 +878,8 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
       const float* nextOutput = output + (img + 1) * outputImageFloats;
       for (; t < last;) {
         // A row's channel groups at a time (they share the row's taps).
-        const int64_t k = t - img * perImage, rowEnd = std::min(last - img * perImage, (k / work.groups + 1) * work.groups);
+        const int64_t k = t - img * perImage;
+        const int64_t rowEnd = std::min(last - img * perImage, (k / work.groups + 1) * work.groups);
         for (int64_t share = k; share < rowEnd; ++share) {
           prefetchReadsShare(nextSource, sourceReads, share, perImage);
           prefetchShare(nextOutput, outputImageFloats, share, perImage, true);
@@ -1053,9 +1054,9 @@ struct ImageBands {
 // An image whose gradient and source exceed kBandFloats twice is summed in
 // bands of about kBandFloats: every tile streams the whole image otherwise,
 // and with the next image prefetched beside it (AlexNet's conv1: 256 KiB of
-// gradient an image) the two no longer fit in a 512 KiB L2, so every tile
-// read the gradient from L3. Bands keep at least kMinBandPixels output
-// pixels, so that a tile's sums are loaded and stored rarely.
+// gradient an image) the two fill a 512 KiB L2 (bands: alexnet-s conv1's
+// backward filter +3-8%). Bands keep at least kMinBandPixels output pixels,
+// so that a tile's sums are loaded and stored rarely.
 ImageBands filterGradientBands(const Conv2DShape& s, const DirectKernelSet& set, int64_t sourceImageFloats,
                                int64_t sourceRowPixels) {
   constexpr int64_t kBandFloats = int64_t(1) << 14;

@@ -165,28 +165,6 @@ void spacePixels(const float* src, int64_t images, int64_t pixels, int64_t C, in
   });
 }
 
-// sums[c] (+)= the sum over `pixels` rows of rows[pixel * channels + c]
-// (overwritten unless accumulate). Sixteen channels at a time, their sums
-// in registers.
-void addColumnSums(const float* rows, int64_t pixels, int64_t channels, float* sums, bool accumulate) {
-  constexpr int64_t kWidth = 16;
-  for (int64_t c0 = 0; c0 < channels; c0 += kWidth) {
-    const int64_t width = std::min(kWidth, channels - c0);
-    float acc[kWidth] = {};
-    if (width == kWidth) {
-      for (int64_t p = 0; p < pixels; ++p) {
-        const float* row = rows + p * channels + c0;
-        for (int64_t j = 0; j < kWidth; ++j) acc[j] += row[j];
-      }
-    } else {
-      for (int64_t p = 0; p < pixels; ++p) {
-        for (int64_t j = 0; j < width; ++j) acc[j] += rows[p * channels + c0 + j];
-      }
-    }
-    for (int64_t j = 0; j < width; ++j) sums[c0 + j] = accumulate ? sums[c0 + j] + acc[j] : acc[j];
-  }
-}
-
 // gradFilter += each of `partials` (at firstPartial + k * stride), in order:
 // the per-thread or per-run partial sums of the image-split filter
 // gradients, added in a fixed order so the result is too.
@@ -1209,7 +1187,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
             }
             if (biasSums != nullptr) {
               const int64_t rowEnd = one.rowEnd > 0 ? one.rowEnd : outH;
-              addColumnSums(one.gradOutput + one.rowBegin * outW * s.outC, (rowEnd - one.rowBegin) * outW, s.outC,
+              conv2dColumnSums(one.gradOutput + one.rowBegin * outW * s.outC, (rowEnd - one.rowBegin) * outW, s.outC,
                             biasSums, one.accumulate != 0);
             }
           }

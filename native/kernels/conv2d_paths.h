@@ -55,5 +55,8 @@ void conv2dBackwardFilterDirect(const Conv2DShape& shape, const float* input, co
 constexpr int64_t kConv2DBiasBlocks = 16;
 size_t conv2dBiasGradientWorkspaceFloats(const Conv2DShape& shape);
 void conv2dBiasGradient(const Conv2DShape& shape, const float* gradOutput, float* gradBias, float* workspace);
+// sums[c] (+)= the sum over `count` rows of rows[r * channels + c]
+// (overwritten unless accumulate), in a fixed order.
+void conv2dColumnSums(const float* rows, int64_t count, int64_t channels, float* sums, bool accumulate);
 
 }  // namespace kiln

@@ -109,49 +109,6 @@ void prefetchShare(const float* base, int64_t floats, int64_t part, int64_t part
   }
 }
 
-// The part of an NHWC image that a strided 1x1 convolution reads without
-// a padded copy: every rowStep-th row and every columnStep-th pixel (the
-// ResNet projections read a quarter of their input). Prefetching the whole
-// image fetched four times the lines the kernel uses (no speed change
-// measured on the Zen 3 guest, but no bandwidth spent on unused lines).
-struct ImageReads {
-  int64_t rows, rowStep, rowFloats;           // rows read, their spacing, floats per image row
-  int64_t columns, columnStep, pixelFloats;   // pixels read per row, their spacing, floats per pixel
-};
-
-// Every row and pixel of an H x W x C image.
-ImageReads wholeImage(int64_t H, int64_t W, int64_t C) { return {H, 1, W * C, W, 1, C}; }
-
-// What the correlation or filter gradient reads of an unpadded input image
-// (dilation 1): all of it, except for a 1x1 kernel with a stride.
-ImageReads unpaddedReads(const Conv2DShape& s) {
-  ImageReads reads = wholeImage(s.inH, s.inW, s.inC);
-  if (s.kernelH == 1 && s.strideH > 1) reads.rows = s.outH(), reads.rowStep = s.strideH;
-  if (s.kernelW == 1 && s.strideW > 1) reads.columns = s.outW(), reads.columnStep = s.strideW;
-  return reads;
-}
-
-// As prefetchShare, for the lines of `reads` in an image at base.
-void prefetchReadsShare(const float* base, const ImageReads& reads, int64_t part, int64_t parts) {
-  if (reads.rowStep == 1 && reads.columnStep == 1 && reads.rowFloats == reads.columns * reads.pixelFloats) {
-    prefetchShare(base, reads.rows * reads.rowFloats, part, parts, false);
-    return;
-  }
-  // Runs of contiguous floats: a row's pixels when they are adjacent, else each pixel.
-  const bool wholeRows = reads.columnStep == 1;
-  const int64_t runsPerRow = wholeRows ? 1 : reads.columns;
-  const int64_t runFloats = wholeRows ? reads.columns * reads.pixelFloats : reads.pixelFloats;
-  const int64_t runs = reads.rows * runsPerRow;
-  const int64_t share = ceilDiv(runs, parts);
-  const int64_t first = std::min(part * share, runs), last = std::min(first + share, runs);
-  for (int64_t run = first; run < last; ++run) {
-    const int64_t row = run / runsPerRow, column = run % runsPerRow;
-    const float* start = base + row * reads.rowStep * reads.rowFloats + column * reads.columnStep * reads.pixelFloats;
-    for (int64_t i = 0; i < runFloats; i += 16) __builtin_prefetch(start + i, 0, 2);
-    __builtin_prefetch(start + runFloats - 1, 0, 2);  // the run's last line, if it starts mid-line
-  }
-}
-
 // dst image i, pixel p at dst + i * imageStride + p * pixelStride = the C
 // floats of src's pixel p of image i (dense NHWC); the floats between are
 // left as they are (never read).
@@ -789,12 +746,11 @@ void runCorrelation(DirectCorrelation& work) {
 // separate parallel copy of a chunk of images followed by a barrier. Every
 // output pixel gets the same tile whoever computes it and whatever the
 // thread count. sourceImages / sourceImageFloats: the per-image input that
-// prepare(img) reads; sourceReads: the part of it read, prefetched (with the
-// output) for the thread's next image.
+// prepare(img) reads, prefetched (with the output) for the thread's next image.
 template <typename Prepare>
 void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloats, float* slots,
                        int64_t outputImageFloats, const float* sourceImages, int64_t sourceImageFloats,
-                       const ImageReads& sourceReads, const Prepare& prepare) {
+                       const Prepare& prepare) {
   const DirectKernelSet& set = kernels();
   work.tileRows = 1;
   const int64_t nb = correlationBlocksPerGroup(work.outC, ceilDiv(work.outW, work.phaseW));
@@ -826,7 +782,7 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
         const float* nextOutput = output + upcoming * outputImageFloats;
         for (int64_t k = 0; k < perImage; k += work.groups) {
           for (int64_t share = k; share < k + work.groups; ++share) {
-            prefetchReadsShare(nextSource, sourceReads, share, perImage);
+            prefetchShare(nextSource, sourceImageFloats, share, perImage, false);
             prefetchShare(nextOutput, outputImageFloats, share, perImage, true);
           }
           set.correlate(one, k, k + work.groups);
@@ -859,7 +815,7 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
         const int64_t k = t - img * perImage;
         const int64_t rowEnd = std::min(last - img * perImage, (k / work.groups + 1) * work.groups);
         for (int64_t share = k; share < rowEnd; ++share) {
-          prefetchReadsShare(nextSource, sourceReads, share, perImage);
+          prefetchShare(nextSource, sourceImageFloats, share, perImage, false);
           prefetchShare(nextOutput, outputImageFloats, share, perImage, true);
         }
         set.correlate(one, k, rowEnd);
@@ -928,9 +884,8 @@ void conv2dForwardDirect(const Conv2DShape& s, const float* input, const float* 
     if (n0 == 0 && fitsPerImage(s, work)) {
       const int64_t imageFloats = s.inH * s.inW * s.inC;
       const bool unpadded = isUnpadded(s);
-      const ImageReads reads = unpadded ? unpaddedReads(s) : wholeImage(s.inH, s.inW, s.inC);
       correlatePerImage(work, s.batch, sourceFloatsPerImage(s), source, outH * outW * s.outC, input, imageFloats,
-                        reads, [&](int64_t img, float* slot) -> const float* {
+                        [&](int64_t img, float* slot) -> const float* {
                           if (unpadded) return input + img * imageFloats;
                           padImageRows(s, input + img * imageFloats, 0, paddedH(s), slot);
                           return slot;
@@ -1005,7 +960,7 @@ void conv2dBackwardDataDirect(const Conv2DShape& s, const float* gradOutput, con
     };
     if (n0 == 0 && fitsPerImage(s, work)) {
       correlatePerImage(work, s.batch, sourceFloatsPerImage(s), source, s.inH * s.inW * s.inC, gradOutput,
-                        outH * outW * s.outC, wholeImage(outH, outW, s.outC), [&](int64_t img, float* slot) -> const float* {
+                        outH * outW * s.outC, [&](int64_t img, float* slot) -> const float* {
                           prepare(gradOutput + img * outH * outW * s.outC, slot);
                           return slot;
                         });
@@ -1131,7 +1086,6 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   if (splitByImages && filterFloats <= kMaxPerImageFilterFloats && runs >= threads) {
     const int64_t imageFloats = s.inH * s.inW * s.inC;
     const int64_t gradFloats = outH * outW * s.outC;
-    const ImageReads inputReads = isUnpadded(s) ? unpaddedReads(s) : wholeImage(s.inH, s.inW, s.inC);
     const ImageBands bands = filterGradientBands(s, set, readsInput ? imageFloats : paddedH(s) * paddedW(s) * s.inC,
                                                  readsInput ? s.inW : paddedW(s));
     // Run r > 0 sums into partials + (r - 1) * partialFloats: its filter
@@ -1178,7 +1132,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
               for (int64_t task = 0; task < tasks; task += work.groups) {
                 for (int64_t share = task; share < task + work.groups; ++share) {
                   if (nextImage != nullptr) {
-                    prefetchReadsShare(nextImage, inputReads, band * tasks + share, bands.count * tasks);
+                    prefetchShare(nextImage, imageFloats, band * tasks + share, bands.count * tasks, false);
                   }
                   prefetchShare(nextGrad, nextGradFloats, share, tasks, false);
                 }
@@ -1188,7 +1142,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
             if (biasSums != nullptr) {
               const int64_t rowEnd = one.rowEnd > 0 ? one.rowEnd : outH;
               conv2dColumnSums(one.gradOutput + one.rowBegin * outW * s.outC, (rowEnd - one.rowBegin) * outW, s.outC,
-                            biasSums, one.accumulate != 0);
+                               biasSums, one.accumulate != 0);
             }
           }
         }

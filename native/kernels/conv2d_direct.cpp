@@ -371,7 +371,7 @@ int64_t planarImagesPerChunk(const Conv2DShape& s) {
 #if defined(__x86_64__)
 void toPlanar(const float* src, int64_t images, int64_t H, int64_t W, int64_t C, float* dst, int64_t dstH,
               int64_t dstW, int64_t rowOffset, int64_t columnOffset) {
-  const PlanarCopy work{src, images, H, W, C, dst, dstH, dstW, rowOffset, columnOffset};
+  const PlanarCopy work{src, images, H, W, C, dst, dstH, dstW, rowOffset, columnOffset, 0};
   const auto copy = planarKernelSet().toPlanar;
   parallelFor(images * dstH, 4, [&](int64_t begin, int64_t end) { copy(work, begin, end); });
 }
@@ -379,7 +379,7 @@ void toPlanar(const float* src, int64_t images, int64_t H, int64_t W, int64_t C,
 // One image, on the calling thread.
 void toPlanarHere(const float* src, int64_t H, int64_t W, int64_t C, float* dst, int64_t dstH, int64_t dstW,
                   int64_t rowOffset, int64_t columnOffset) {
-  const PlanarCopy work{src, 1, H, W, C, dst, dstH, dstW, rowOffset, columnOffset};
+  const PlanarCopy work{src, 1, H, W, C, dst, dstH, dstW, rowOffset, columnOffset, 0};
   planarKernelSet().toPlanar(work, 0, dstH);
 }
 
@@ -470,6 +470,7 @@ void correlatePlanarPerImage(PlanarCorrelation work, int64_t batch, const Planar
     std::memset(slot, 0, static_cast<size_t>(slotFloats) * sizeof(float));
     PlanarCopy copy = geometry;
     copy.dst = slot;
+    copy.bordersZero = 1;  // zeroed above, and only the image's pixels are rewritten
     PlanarCorrelation one = work;
     one.source = slot;
     for (int64_t img = nextImage.fetch_add(1); img < batch;) {
@@ -493,7 +494,7 @@ void forwardPlanar(const Conv2DShape& s, const float* input, const float* filter
   const int64_t chunk = planarImagesPerChunk(s), outH = s.outH(), outW = s.outW();
   const int64_t Hp = paddedH(s), Wp = planarForwardW(s);
   const PlanarSourceImages perImage{input, s.inH * s.inW * s.inC,
-                                    PlanarCopy{nullptr, 1, s.inH, s.inW, s.inC, nullptr, Hp, Wp, s.padTop, s.padLeft}};
+                                    PlanarCopy{nullptr, 1, s.inH, s.inW, s.inC, nullptr, Hp, Wp, s.padTop, s.padLeft, 0}};
   const bool slotsFit = planarSlotsFit(perImage.copy, s.batch, chunk * planarFloatsPerImage(s));
   for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
     const int64_t images = std::min(chunk, s.batch - n0);
@@ -545,7 +546,7 @@ void backwardDataPlanar(const Conv2DShape& s, const float* gradOutput, const flo
   const int64_t offH = (s.kernelH - 1) * s.dilationH - s.padTop;
   const int64_t offW = (s.kernelW - 1) * s.dilationW - s.padLeft;
   const PlanarSourceImages perImage{gradOutput, outH * outW * s.outC,
-                                    PlanarCopy{nullptr, 1, outH, outW, s.outC, nullptr, Hs, Ws, offH, offW}};
+                                    PlanarCopy{nullptr, 1, outH, outW, s.outC, nullptr, Hs, Ws, offH, offW, 0}};
   const bool slotsFit = planarSlotsFit(perImage.copy, s.batch, chunk * planarFloatsPerImage(s));
   for (int64_t n0 = 0; n0 < s.batch; n0 += chunk) {
     const int64_t images = std::min(chunk, s.batch - n0);

@@ -149,6 +149,10 @@ struct PlanarCopy {
   int64_t images, H, W, C;
   float* dst;
   int64_t dstH, dstW, rowOffset, columnOffset;
+  // Nonzero: dst's columns outside the image are zero already (a slot
+  // zeroed once and reused image after image), so a kernel may write only
+  // the image's own columns.
+  int bordersZero;
 };
 
 // One ISA's direct kernels and the register-tile limits the driver must

@@ -31,6 +31,8 @@ constexpr int64_t kSourceChunkFloats = int64_t(1) << 18;  // 1 MiB of padded or 
 // Source plus gradient output that one filter-gradient pass over the tiles
 // reads (256 KiB: half of a Zen 3 L2, a quarter of a Skylake-SP one).
 constexpr int64_t kFilterGradientPassFloats = int64_t(1) << 16;
+// Multiply-adds per correlation call in the per-image paths (see correlatePerImage).
+constexpr int64_t kMinCallMacs = int64_t(1) << 16;
 
 #if defined(__x86_64__)
 // Register-tile limits: 32 zmm registers for AVX-512, 16 ymm for AVX2 (see
@@ -762,6 +764,14 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
   const int64_t total = batch * perImage;
   float* const output = work.output;
   const int threads = numThreads();
+  // Tasks per kernel call: whole rows, at least kMinCallMacs multiply-adds
+  // a call. Each call lists its rows' taps and decodes its task range; with
+  // short rows (resnet20's stem: 14K multiply-adds a row, 3 input
+  // channels) that setup took ~11% of the layer at a row per call.
+  const int64_t rowMacs = work.outW * work.outC * work.kernelH * work.kernelW * work.sourceC /
+                          (work.phaseH * work.phaseW);
+  const int64_t rowsPerCall = std::max<int64_t>(1, std::min(work.outH, kMinCallMacs / std::max<int64_t>(1, rowMacs)));
+  const int64_t callTasks = rowsPerCall * work.groups;
   // One image at a time from a shared counter where there are enough
   // images (see correlatePlanarPerImage): a thread that runs slower does
   // fewer instead of holding up the job's end.
@@ -781,12 +791,13 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
         }
         const float* nextSource = sourceImages + upcoming * sourceImageFloats;
         const float* nextOutput = output + upcoming * outputImageFloats;
-        for (int64_t k = 0; k < perImage; k += work.groups) {
-          for (int64_t share = k; share < k + work.groups; ++share) {
+        for (int64_t k = 0; k < perImage; k += callTasks) {
+          const int64_t callEnd = std::min(perImage, k + callTasks);
+          for (int64_t share = k; share < callEnd; ++share) {
             prefetchShare(nextSource, sourceImageFloats, share, perImage, false);
             prefetchShare(nextOutput, outputImageFloats, share, perImage, true);
           }
-          set.correlate(one, k, k + work.groups);
+          set.correlate(one, k, callEnd);
         }
         img = upcoming;
       }
@@ -812,9 +823,9 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
       const float* nextSource = sourceImages + (img + 1) * sourceImageFloats;
       const float* nextOutput = output + (img + 1) * outputImageFloats;
       for (; t < last;) {
-        // A row's channel groups at a time (they share the row's taps).
+        // Whole rows' channel groups at a time (they share the row's taps).
         const int64_t k = t - img * perImage;
-        const int64_t rowEnd = std::min(last - img * perImage, (k / work.groups + 1) * work.groups);
+        const int64_t rowEnd = std::min(last - img * perImage, (k / work.groups + rowsPerCall) * work.groups);
         for (int64_t share = k; share < rowEnd; ++share) {
           prefetchShare(nextSource, sourceImageFloats, share, perImage, false);
           prefetchShare(nextOutput, outputImageFloats, share, perImage, true);

@@ -670,52 +670,8 @@ bool isStridedPointwise(const Conv2DShape& s) {
   return s.kernelH == 1 && s.kernelW == 1 && isUnpadded(s) && (s.strideH > 1 || s.strideW > 1);
 }
 
-void zeroUnreachedInput(const Conv2DShape& s, float* gradInput) {
-  const int64_t outH = s.outH(), outW = s.outW(), C = s.inC;
-  parallelFor(s.batch * s.inH, 8, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t ih = row % s.inH;
-      float* out = gradInput + row * s.inW * C;
-      if (ih % s.strideH != 0 || ih / s.strideH >= outH) {
-        std::memset(out, 0, static_cast<size_t>(s.inW * C) * sizeof(float));
-        continue;
-      }
-      for (int64_t iw = 0; iw < s.inW; ++iw) {
-        if (iw % s.strideW != 0 || iw / s.strideW >= outW) {
-          std::memset(out + iw * C, 0, static_cast<size_t>(C) * sizeof(float));
-        }
-      }
-    }
-  });
-}
-
 #if defined(__x86_64__)
 void runCorrelation(DirectCorrelation& work);
-
-void backwardDataStridedPointwise(const Conv2DShape& s, const float* gradOutput, const float* packed,
-                                  float* gradInput, bool accumulate) {
-  if (!accumulate) zeroUnreachedInput(s, gradInput);  // accumulating: they gain nothing
-  DirectCorrelation work{};
-  work.accumulate = accumulate ? 1 : 0;
-  work.source = gradOutput;
-  work.images = s.batch;
-  work.sourceH = s.outH();
-  work.sourceW = s.outW();
-  work.sourceC = s.outC;
-  work.packedWeights = packed;
-  work.kernelH = work.kernelW = 1;
-  work.strideH = work.strideW = 1;
-  work.dilationH = work.dilationW = 1;
-  work.output = gradInput;
-  work.outH = s.outH();
-  work.outW = s.outW();
-  work.outC = s.inC;
-  work.phaseH = work.phaseW = 1;
-  work.outputImageStride = s.inH * s.inW * s.inC;
-  work.outputRowStride = s.strideH * s.inW * s.inC;
-  work.outputPixelStride = s.strideW * s.inC;
-  runCorrelation(work);
-}
 
 // Narrow outputs (AlexNet's 7x7): one row reuses each weight vector for too
 // few pixels and the weights stream from L2; two rows of two blocks reuse it
@@ -750,6 +706,10 @@ void runCorrelation(DirectCorrelation& work) {
 // output pixel gets the same tile whoever computes it and whatever the
 // thread count. sourceImages / sourceImageFloats: the per-image input that
 // prepare(img) reads, prefetched (with the output) for the thread's next image.
+// Whether correlatePerImage gives each image to one thread (with fewer
+// images, threads split an image's tasks, and each prepares it).
+bool takesWholeImages(int64_t batch) { return batch >= 2 * static_cast<int64_t>(numThreads()); }
+
 template <typename Prepare>
 void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloats, float* slots,
                        int64_t outputImageFloats, const float* sourceImages, int64_t sourceImageFloats,
@@ -775,7 +735,7 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
   // One image at a time from a shared counter where there are enough
   // images (see correlatePlanarPerImage): a thread that runs slower does
   // fewer instead of holding up the job's end.
-  if (batch >= 2 * static_cast<int64_t>(threads)) {
+  if (takesWholeImages(batch)) {
     std::atomic<int64_t> nextImage{0};
     parallelTasks(threads, [&](int task, int) {
       float* slot = slots + task * slotFloats;
@@ -835,6 +795,46 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
       }
     }
   });
+}
+
+// Strided 1x1 gradInput: the pixels no gradOutput pixel reaches are zero.
+// Per image (where correlatePerImage takes whole images, see there) the
+// whole image is zeroed, one memset, just before the correlation writes the
+// reached pixels over it while its lines are in L1/L2. A separate pass over
+// the batch first wrote 4 MiB (the stage-2 projection) out to L3, and a
+// memset per unreached pixel (16 or 32 floats) took a quarter of the layer.
+// slots: any workspace (unused: the source is gradOutput itself).
+void backwardDataStridedPointwise(const Conv2DShape& s, const float* gradOutput, const float* packed,
+                                  float* gradInput, bool accumulate, float* slots) {
+  const int64_t imageFloats = s.inH * s.inW * s.inC, gradFloats = s.outH() * s.outW() * s.outC;
+  const bool zeroPerImage = !accumulate && takesWholeImages(s.batch);  // accumulating: they gain nothing
+  const auto zeroImages = [&](int64_t first, int64_t count) {
+    std::memset(gradInput + first * imageFloats, 0, static_cast<size_t>(count * imageFloats) * sizeof(float));
+  };
+  if (!accumulate && !zeroPerImage) zeroImages(0, s.batch);
+  DirectCorrelation work{};
+  work.accumulate = accumulate ? 1 : 0;
+  work.images = s.batch;
+  work.sourceH = s.outH();
+  work.sourceW = s.outW();
+  work.sourceC = s.outC;
+  work.packedWeights = packed;
+  work.kernelH = work.kernelW = 1;
+  work.strideH = work.strideW = 1;
+  work.dilationH = work.dilationW = 1;
+  work.output = gradInput;
+  work.outH = s.outH();
+  work.outW = s.outW();
+  work.outC = s.inC;
+  work.phaseH = work.phaseW = 1;
+  work.outputImageStride = imageFloats;
+  work.outputRowStride = s.strideH * s.inW * s.inC;
+  work.outputPixelStride = s.strideW * s.inC;
+  correlatePerImage(work, s.batch, 0, slots, imageFloats, gradOutput, gradFloats,
+                    [&](int64_t img, float*) -> const float* {
+                      if (zeroPerImage) zeroImages(img, 1);
+                      return gradOutput + img * gradFloats;
+                    });
 }
 
 // Per-thread slots fit in the chunk region (one-row tiles only, see runCorrelation) of the workspace.
@@ -923,7 +923,7 @@ void conv2dBackwardDataDirect(const Conv2DShape& s, const float* gradOutput, con
   }
   packBackwardDataWeights(s, filter, packed, lanes());
   if (isStridedPointwise(s)) {
-    backwardDataStridedPointwise(s, gradOutput, packed, gradInput, accumulate);
+    backwardDataStridedPointwise(s, gradOutput, packed, gradInput, accumulate, source);
     return;
   }
   const int64_t chunk = imagesPerChunk(s), outH = s.outH(), outW = s.outW();

@@ -191,6 +191,10 @@ const awkward: Case[] = [
   { name: '3x70x9->10 k[1,66] stride [1,2] (compact gradient, 66 filter columns)', batch: 2, in: [3, 70, 9], outC: 10, kernel: [1, 66], stride: [1, 2], pad: [0, 0, 1, 2] },
   // Strided 1x1 backward data written in place.
   { name: '10x7x20->40 1x1 stride [2,3]', batch: 3, in: [10, 7, 20], outC: 40, kernel: [1, 1], stride: [2, 3] },
+  // With at least two images a thread, each image is zeroed just before its
+  // reached pixels are written (the unreached ones must not stay NaN).
+  { name: '9x8x16->32 1x1 stride 2 batch 6 (per-image zeroing)', batch: 6, in: [9, 8, 16], outC: 32, kernel: [1, 1], stride: [2, 2] },
+  { name: '7x10x24->8 1x1 stride [3,2] batch 5 (per-image zeroing)', batch: 5, in: [7, 10, 24], outC: 8, kernel: [1, 1], stride: [3, 2] },
   // A filter too big for the per-image split and images big enough that the
   // filter gradient walks its tiles over one image per pass (three passes).
   { name: '16x16x96->96 k3 pad1 (filter gradient in passes of one image)', batch: 3, in: [16, 16, 96], outC: 96, kernel: [3, 3], pad: [1, 1, 1, 1] },

@@ -33,6 +33,9 @@ constexpr int64_t kSourceChunkFloats = int64_t(1) << 18;  // 1 MiB of padded or 
 constexpr int64_t kFilterGradientPassFloats = int64_t(1) << 16;
 // Multiply-adds per correlation call in the per-image paths (see correlatePerImage).
 constexpr int64_t kMinCallMacs = int64_t(1) << 16;
+// Output floats per image above which correlation tiles prefetch their
+// output lines (DirectCorrelation::prefetchOutput): a quarter of a Zen 3 L2.
+constexpr int64_t kPrefetchOutputFloats = int64_t(1) << 15;
 
 #if defined(__x86_64__)
 // Register-tile limits: 32 zmm registers for AVX-512, 16 ymm for AVX2 (see
@@ -692,6 +695,7 @@ void runCorrelation(DirectCorrelation& work) {
   work.blocksPerGroup = nb;
   work.groups = ceilDiv(ceilDiv(work.outC, set.lanes), nb);
   work.tileWidth = balancedTile(ceilDiv(work.outW, work.phaseW), set.maxTileWidth[nb] / work.tileRows);
+  work.prefetchOutput = work.outH * work.outW * work.outC >= kPrefetchOutputFloats ? 1 : 0;
   parallelFor(work.images * ceilDiv(work.outH, work.tileRows) * work.groups, 1, [&](int64_t begin, int64_t end) {
     set.correlate(work, begin, end);
   });
@@ -720,6 +724,7 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
   work.blocksPerGroup = nb;
   work.groups = ceilDiv(ceilDiv(work.outC, set.lanes), nb);
   work.tileWidth = balancedTile(ceilDiv(work.outW, work.phaseW), set.maxTileWidth[nb]);
+  work.prefetchOutput = outputImageFloats >= kPrefetchOutputFloats ? 1 : 0;
   const int64_t perImage = work.outH * work.groups;
   const int64_t total = batch * perImage;
   float* const output = work.output;

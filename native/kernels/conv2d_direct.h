@@ -54,6 +54,10 @@ struct DirectCorrelation {
   // rows. A stride-2 gradient is a quarter the size of its spread form.
   int compactPhases;
   int64_t marginTop, marginLeft;
+  // Nonzero: each tile requests its output lines before its sums (kernel
+  // sets that do; see conv2d_direct_avx2.cpp). Set for images whose output
+  // outgrows L2, where the stores otherwise wait for each line.
+  int prefetchOutput;
 };
 
 // gradFilter[kh, kw, ci, co] (+)= sum over img, oh, ow of

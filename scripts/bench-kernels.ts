@@ -93,6 +93,10 @@ function main(): void {
       `CPU: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.platform}, node ${machine.node}`,
       `ISA: detected ${before.detectedIsa} (flags: ${machine.flags || 'n/a'}); measuring ${context.isas.join(', ')} on ${context.threads.join(', ')} thread(s)`,
       `GEMM microkernels: ${kernels.join('; ')}`,
+      // The usual convention (the one PyTorch and oneDNN figures use), said
+      // out loud because the direct kernels skip filter rows that read only
+      // padding: a padded layer can then show more than 100% of peak.
+      'conv2d GFLOP/s count every tap of the dense layer, padding included (2 * N * outH * outW * outC * kH * kW * inC)',
       '',
     ].join('\n'),
   );

@@ -674,8 +674,6 @@ bool isStridedPointwise(const Conv2DShape& s) {
 }
 
 #if defined(__x86_64__)
-void runCorrelation(DirectCorrelation& work);
-
 // Narrow outputs (AlexNet's 7x7): one row reuses each weight vector for too
 // few pixels and the weights stream from L2; two rows of two blocks reuse it
 // 2 * outW times.
@@ -701,6 +699,10 @@ void runCorrelation(DirectCorrelation& work) {
   });
 }
 
+// Whether correlatePerImage gives each image to one thread (with fewer
+// images, threads split an image's tasks, and each prepares it).
+bool takesWholeImages(int64_t batch) { return batch >= 2 * static_cast<int64_t>(numThreads()); }
+
 // The whole batch in one parallel pass: each thread takes whole images from
 // a shared counter (with few images: a fixed contiguous range of (image,
 // row tile, channel group) tasks) and prepares the source of each image it
@@ -710,10 +712,6 @@ void runCorrelation(DirectCorrelation& work) {
 // output pixel gets the same tile whoever computes it and whatever the
 // thread count. sourceImages / sourceImageFloats: the per-image input that
 // prepare(img) reads, prefetched (with the output) for the thread's next image.
-// Whether correlatePerImage gives each image to one thread (with fewer
-// images, threads split an image's tasks, and each prepares it).
-bool takesWholeImages(int64_t batch) { return batch >= 2 * static_cast<int64_t>(numThreads()); }
-
 template <typename Prepare>
 void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloats, float* slots,
                        int64_t outputImageFloats, const float* sourceImages, int64_t sourceImageFloats,

@@ -202,7 +202,10 @@ const awkward: Case[] = [
   // pixels one line further apart (AVX2), the tiles one filter column each.
   { name: '7x6x128->40 k3 pad [1,2,1,0] (filter gradient from a spaced copy)', batch: 3, in: [7, 6, 128], outC: 40, kernel: [3, 3], pad: [1, 2, 1, 0] },
   { name: '5x5x64->130 k3 stride 2 pad1 (spaced copy, stride 2)', batch: 2, in: [5, 5, 64], outC: 130, kernel: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },
-  // Images whose gradient and source exceed 128 KiB: the image-split filter gradient sums bands of rows.
+  // The image-split filter gradient sums bands of rows: of about 128 pixels
+  // where the output channels make several groups, else for images whose
+  // gradient and source exceed 128 KiB.
+  { name: '20x16x16->32 k3 pad1 (bands of 7, 7 and 6 rows: two channel groups)', batch: 4, in: [20, 16, 16], outC: 32, kernel: [3, 3], pad: [1, 1, 1, 1] },
   { name: '32x32x3->64 k5 pad2 (filter gradient in bands, alexnet-s conv1)', batch: 2, in: [32, 32, 3], outC: 64, kernel: [5, 5], pad: [2, 2, 2, 2] },
   { name: '40x36x5->128 k3 stride 2 pad1 (bands of 7, 7 and 6 rows)', batch: 2, in: [40, 36, 5], outC: 128, kernel: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },
   // Filters over 64K floats take the pass path: spaced source and gradient copies (outC a multiple of 64).

@@ -1,7 +1,16 @@
-// AVX2 max-pool window loops (see pooling_isa.h): 8 channels per ymm, the
-// last partial vector in plain scalar code. Backward keeps each channel's
-// running max and winning position in registers over the window scan (strict
-// '>' keeps the first maximum), then routes the gradient channel by channel.
+// AVX2 max-pool window loops (see pooling_isa.h): 8 channels per ymm, a
+// last partial vector read with masked loads and written with plain 1-, 2-
+// and 4-float stores (vmaskmovps stores are microcoded on AMD). A row of
+// output pixels with the same window shape is one call, so the per-pixel
+// cost is only the arithmetic: lenet5's first pool (6 channels, 2x2) spent
+// most of its time in per-pixel calls and, in backward, in a branch per
+// channel and position that random data mispredicts half the time.
+// Backward keeps each channel's running max and winning position in
+// registers over the window scan (strict '>' keeps the first maximum), then
+// adds the gradient to every position of the window, masked to zero but at
+// the winner: adding +0.0 changes nothing (a gradient sum is never -0.0:
+// it starts at +0.0 and x + y is -0.0 only when both are), so the sums are
+// those of routing each channel to its winner alone.
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -11,54 +20,94 @@
 
 namespace kiln {
 namespace pooling_isa {
+namespace {
 
-void windowMaxAvx2(const float* image, const int64_t* offsets, int64_t positions, int64_t width, float* out) {
-  int64_t c = 0;
-  for (; c + 8 <= width; c += 8) {
-    __m256 best = _mm256_loadu_ps(image + offsets[0] + c);
-    for (int64_t k = 1; k < positions; ++k) {
-      // max_ps(v, best) is exactly v > best ? v : best.
-      best = _mm256_max_ps(_mm256_loadu_ps(image + offsets[k] + c), best);
-    }
-    _mm256_storeu_ps(out + c, best);
+constexpr int64_t kLanes = 8;
+
+alignas(32) const int32_t kMaskWindow[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+// Lanes [0, valid) set, valid in [0, 8].
+__m256i laneMask(int64_t valid) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskWindow + kLanes - valid));
+}
+
+// The first n (1..7) floats of v, with plain stores only.
+void storeFirst(float* dst, __m256 v, int64_t n) {
+  __m128 q = _mm256_castps256_ps128(v);
+  if (n >= 4) {
+    _mm_storeu_ps(dst, q);
+    q = _mm256_extractf128_ps(v, 1);
+    dst += 4;
+    n -= 4;
   }
-  for (; c < width; ++c) {
-    float best = image[offsets[0] + c];
-    for (int64_t k = 1; k < positions; ++k) {
-      const float value = image[offsets[k] + c];
-      best = value > best ? value : best;
-    }
-    out[c] = best;
+  if (n >= 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(dst), q);
+    q = _mm_movehl_ps(q, q);
+    dst += 2;
+    n -= 2;
+  }
+  if (n == 1) _mm_store_ss(dst, q);
+}
+
+// One vector of channels [c, c + 8) (full) or [c, c + n) (Full false: the
+// lanes past n load as 0 and are never stored).
+template <bool Full>
+void maxVector(const float* image, const int64_t* offsets, int64_t positions, int64_t c, __m256i mask, int64_t n,
+               float* out) {
+  const auto load = [&](const float* at) { return Full ? _mm256_loadu_ps(at) : _mm256_maskload_ps(at, mask); };
+  __m256 best = load(image + offsets[0] + c);
+  for (int64_t k = 1; k < positions; ++k) {
+    // max_ps(v, best) is exactly v > best ? v : best.
+    best = _mm256_max_ps(load(image + offsets[k] + c), best);
+  }
+  if (Full) _mm256_storeu_ps(out + c, best);
+  else storeFirst(out + c, best, n);
+}
+
+template <bool Full>
+void routeVector(const float* image, const int64_t* offsets, int64_t positions, int64_t c, __m256i mask, int64_t n,
+                 const float* gradOutput, float* gradImage) {
+  const auto load = [&](const float* at) { return Full ? _mm256_loadu_ps(at) : _mm256_maskload_ps(at, mask); };
+  __m256 best = load(image + offsets[0] + c);
+  __m256i winner = _mm256_setzero_si256();
+  for (int64_t k = 1; k < positions; ++k) {
+    const __m256 value = load(image + offsets[k] + c);
+    const __m256 larger = _mm256_cmp_ps(value, best, _CMP_GT_OQ);
+    best = _mm256_blendv_ps(best, value, larger);
+    winner = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(winner),
+                                                  _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int32_t>(k))), larger));
+  }
+  const __m256 gradient = load(gradOutput + c);
+  for (int64_t k = 0; k < positions; ++k) {
+    const __m256 won = _mm256_castsi256_ps(_mm256_cmpeq_epi32(winner, _mm256_set1_epi32(static_cast<int32_t>(k))));
+    float* at = gradImage + offsets[k] + c;
+    const __m256 sum = _mm256_add_ps(load(at), _mm256_and_ps(won, gradient));
+    if (Full) _mm256_storeu_ps(at, sum);
+    else storeFirst(at, sum, n);
   }
 }
 
-void windowMaxRouteAvx2(const float* image, const int64_t* offsets, int64_t positions, int64_t width,
-                        const float* gradOutput, float* gradImage) {
-  alignas(32) int32_t winners[8];
-  int64_t c = 0;
-  for (; c + 8 <= width; c += 8) {
-    __m256 best = _mm256_loadu_ps(image + offsets[0] + c);
-    __m256 winner = _mm256_setzero_ps();  // positions as int32 bits
-    for (int64_t k = 1; k < positions; ++k) {
-      const __m256 value = _mm256_loadu_ps(image + offsets[k] + c);
-      const __m256 larger = _mm256_cmp_ps(value, best, _CMP_GT_OQ);
-      best = _mm256_blendv_ps(best, value, larger);
-      winner = _mm256_blendv_ps(winner, _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int32_t>(k))), larger);
-    }
-    _mm256_store_si256(reinterpret_cast<__m256i*>(winners), _mm256_castps_si256(winner));
-    for (int64_t j = 0; j < 8; ++j) gradImage[offsets[winners[j]] + c + j] += gradOutput[c + j];
+}  // namespace
+
+void windowMaxRowAvx2(const float* image, const int64_t* offsets, int64_t positions, int64_t width, int64_t pixels,
+                      int64_t step, float* out, int64_t outStep) {
+  const int64_t full = width / kLanes * kLanes, n = width - full;
+  const __m256i mask = laneMask(n);
+  for (int64_t p = 0; p < pixels; ++p, image += step, out += outStep) {
+    for (int64_t c = 0; c < full; c += kLanes) maxVector<true>(image, offsets, positions, c, mask, kLanes, out);
+    if (n > 0) maxVector<false>(image, offsets, positions, full, mask, n, out);
   }
-  for (; c < width; ++c) {
-    float best = image[offsets[0] + c];
-    int64_t winner = 0;
-    for (int64_t k = 1; k < positions; ++k) {
-      const float value = image[offsets[k] + c];
-      if (value > best) {
-        best = value;
-        winner = k;
-      }
+}
+
+void windowMaxRouteRowAvx2(const float* image, const int64_t* offsets, int64_t positions, int64_t width,
+                           int64_t pixels, int64_t step, const float* gradOutput, int64_t gradStep, float* gradImage) {
+  const int64_t full = width / kLanes * kLanes, n = width - full;
+  const __m256i mask = laneMask(n);
+  for (int64_t p = 0; p < pixels; ++p, image += step, gradImage += step, gradOutput += gradStep) {
+    for (int64_t c = 0; c < full; c += kLanes) {
+      routeVector<true>(image, offsets, positions, c, mask, kLanes, gradOutput, gradImage);
     }
-    gradImage[offsets[winner] + c] += gradOutput[c];
+    if (n > 0) routeVector<false>(image, offsets, positions, full, mask, n, gradOutput, gradImage);
   }
 }
 

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import { backend, version } from '../backend';
 import { runKiln, runKilnSoak } from './kiln-runner';
+import { settle } from './settle';
 import { TimeoutError } from './peer-process';
 import { livePeerProcess, PEER_NAMES, startPeer, type Peer, type PeerName } from './peers';
 import { frameworkKey, memoryTable, soakTable, summaryTable, svgChart } from './report';
@@ -232,6 +233,8 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       },
     });
   }
+  const peerPids = (): number[] =>
+    peers.flatMap((peer) => (peer.process?.alive && peer.process.pid !== undefined ? [peer.process.pid] : []));
   const results: BenchResult[] = [];
   // Slowest step seen per framework, model and mode, as seconds per image: predicts larger batches.
   const slowest = new Map<string, { batch: number; seconds: number }>();
@@ -263,6 +266,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
               for (const runner of order) {
                 if (skipped.get(runner.key)) continue;
                 try {
+                  await settle(peerPids());
                   const times = await runner.run(workload, perRound);
                   done.get(runner.key)!.push(times);
                   const key = `${runner.key}/${workload.model}/${workload.mode}`;

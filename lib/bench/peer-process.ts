@@ -44,6 +44,11 @@ export class PeerProcess {
     this.child.on('close', () => this.finish());
   }
 
+  /** The child's process id (undefined if it failed to start). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   private finish(): void {
     this.closed = true;
     for (const waiter of this.pending.splice(0)) waiter(null);

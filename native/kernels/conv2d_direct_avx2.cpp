@@ -20,19 +20,12 @@
 #include <utility>
 
 #include "conv2d_direct.h"
+#include "lanes_avx2.h"
 
 namespace kiln {
 namespace {
 
 constexpr int kLanes = 8;
-
-alignas(32) const int32_t kMaskWindow[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-
-// Lanes [0, valid) set; valid is clamped to [0, 8].
-__m256i laneMask(int64_t valid) {
-  const int64_t v = valid < 0 ? 0 : (valid > kLanes ? kLanes : valid);
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskWindow + kLanes - v));
-}
 
 // RH output rows of RW pixels each; PS the source pixel stride in floats when
 // known at compile time (0: runtime), so each broadcast is a fixed

@@ -37,6 +37,7 @@
 #include <utility>
 
 #include "conv2d_direct.h"
+#include "lanes_avx2.h"
 #include "transpose_avx2.h"
 
 namespace kiln {
@@ -65,41 +66,6 @@ int maxTaps(int64_t channels) {
   int taps = kMaxTaps;
   while (taps > 1 && !fits(taps, static_cast<int>(channels))) --taps;
   return taps;
-}
-
-alignas(32) const int32_t kMaskWindow[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-
-// Lanes [0, valid) set; valid is clamped to [0, 8].
-__m256i laneMask(int64_t valid) {
-  const int64_t v = valid < 0 ? 0 : (valid > kLanes ? kLanes : valid);
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskWindow + kLanes - v));
-}
-
-// The first n (0..3) floats of q.
-void storeFirst(float* dst, __m128 q, int64_t n) {
-  if (n >= 2) {
-    _mm_storel_pi(reinterpret_cast<__m64*>(dst), q);
-    if (n == 3) _mm_store_ss(dst + 2, _mm_movehl_ps(q, q));
-  } else if (n == 1) {
-    _mm_store_ss(dst, q);
-  }
-}
-
-// The first n (0..8) floats of v, with plain stores only.
-void storeFirst(float* dst, __m256 v, int64_t n) {
-  if (n >= kLanes) {
-    _mm256_storeu_ps(dst, v);
-    return;
-  }
-  __m128 q = _mm256_castps256_ps128(v);
-  if (n >= 4) {
-    _mm_storeu_ps(dst, q);
-    q = _mm256_extractf128_ps(v, 1);
-    dst += 4;
-    n -= 4;
-  }
-  if (n == 4) _mm_storeu_ps(dst, q);
-  else storeFirst(dst, q, n);
 }
 
 // Writes n (1..8) pixels of OC channels to NHWC: y[o] lane p is pixel p's

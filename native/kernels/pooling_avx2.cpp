@@ -16,6 +16,7 @@
 
 #include <cstdint>
 
+#include "lanes_avx2.h"
 #include "pooling_isa.h"
 
 namespace kiln {
@@ -23,31 +24,6 @@ namespace pooling_isa {
 namespace {
 
 constexpr int64_t kLanes = 8;
-
-alignas(32) const int32_t kMaskWindow[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-
-// Lanes [0, valid) set, valid in [0, 8].
-__m256i laneMask(int64_t valid) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskWindow + kLanes - valid));
-}
-
-// The first n (1..7) floats of v, with plain stores only.
-void storeFirst(float* dst, __m256 v, int64_t n) {
-  __m128 q = _mm256_castps256_ps128(v);
-  if (n >= 4) {
-    _mm_storeu_ps(dst, q);
-    q = _mm256_extractf128_ps(v, 1);
-    dst += 4;
-    n -= 4;
-  }
-  if (n >= 2) {
-    _mm_storel_pi(reinterpret_cast<__m64*>(dst), q);
-    q = _mm_movehl_ps(q, q);
-    dst += 2;
-    n -= 2;
-  }
-  if (n == 1) _mm_store_ss(dst, q);
-}
 
 // One vector of channels [c, c + 8) (full) or [c, c + n) (Full false: the
 // lanes past n load as 0 and are never stored).

@@ -22,11 +22,7 @@ t.test('settle returns for no processes and for one that has ended', async (t) =
   t.pass('both returned');
 });
 
-t.test('settle reads a live process (this one) and returns once it is quiet', async (t) => {
-  if (process.platform !== 'linux') {
-    t.skip('/proc is Linux only');
-    return;
-  }
+t.test('settle reads a live process (this one) and returns once it is quiet', { skip: process.platform !== 'linux' && '/proc is Linux only' }, async (t) => {
   const child = spawnSync(process.execPath, ['-e', 'setTimeout(() => {}, 10)']);
   t.equal(child.status, 0);
   // This process is idle while it awaits, so the wait ends after a few polls.

@@ -1080,13 +1080,18 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   // tile's accumulators per image, which costs more than the copy saves once
   // the filter outgrows L2 (AlexNet's 192- and 384-channel layers).
   constexpr int64_t kMaxPerImageFilterFloats = int64_t(1) << 16;
-  // On one thread the image split saves only the chunk copy, and passes of
-  // several images (below) pay where those images fit in L1 together: with
+  // The image split saves only the chunk copy, and passes of several images
+  // (below) pay where those images fit in L1 together: on one thread, with
   // lenet5 conv2's 11 KiB images the per-image split was 9% slower, with
-  // resnet20 stage 3's 41 KiB ones 9-30% faster (alternating runs).
+  // resnet20 stage 3's 41 KiB ones 9-30% faster (alternating runs). On more
+  // threads the passes split the filter's tiles between the threads, which
+  // balances only with several tiles a thread: lenet5 conv2 (25 tiles) ran
+  // 12% faster in passes on 2 threads, lenet5 conv1 (5 tiles) 17-19% slower.
   constexpr int64_t kMinOneThreadPerImageFloats = int64_t(1) << 13;
+  constexpr int64_t kMinPassTasksPerThread = 8;
   const int64_t imagePairFloats = paddedH(s) * paddedW(s) * s.inC + outH * outW * s.outC;
-  const bool splitByImages = threads > 1 || imagePairFloats >= kMinOneThreadPerImageFloats;
+  const bool splitByImages =
+      imagePairFloats >= kMinOneThreadPerImageFloats || (threads > 1 && tasks < kMinPassTasksPerThread * threads);
   // The batch is cut into a fixed number of runs of images, each summed
   // into its own partial filter gradient (the first into gradFilter
   // itself), and the threads take the runs from a shared counter: a thread

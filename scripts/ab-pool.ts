@@ -10,26 +10,12 @@
 // once), the ratio new / old (above 1: the new build is faster), each
 // build's best round, and the largest difference between their results
 // (0: bit for bit the same).
+import type { Pool2dGeometry } from '../lib/ops/pooling';
 import { abFail, filled, loadBuilds, median, parseAbArguments, relativeDifference, timeAlternating, type AbBuild } from './bench/ab';
 
-interface PoolShape {
-  batch: number;
-  inH: number;
-  inW: number;
-  channels: number;
-  windowH: number;
-  windowW: number;
-  strideH: number;
-  strideW: number;
-  padTop: number;
-  padBottom: number;
-  padLeft: number;
-  padRight: number;
-}
-
 interface PoolBuild extends AbBuild {
-  maxPool2dForward(input: Float32Array, output: Float32Array, shape: PoolShape): void;
-  maxPool2dBackward(input: Float32Array, gradOutput: Float32Array, gradInput: Float32Array, shape: PoolShape): void;
+  maxPool2dForward(input: Float32Array, output: Float32Array, shape: Pool2dGeometry): void;
+  maxPool2dBackward(input: Float32Array, gradOutput: Float32Array, gradInput: Float32Array, shape: Pool2dGeometry): void;
 }
 
 // The max pools of lenet5 and alexnet-s: input height, width, channels, window, stride.
@@ -49,7 +35,7 @@ function main(): void {
   if (layers.length === 0) abFail('ab-pool', `no pooling layer name contains '${args.layers}'`);
   for (const layer of layers) {
     const [inH, inW, channels] = layer.in;
-    const shape: PoolShape = {
+    const shape: Pool2dGeometry = {
       batch, inH, inW, channels, windowH: layer.window, windowW: layer.window, strideH: layer.stride,
       strideW: layer.stride, padTop: 0, padBottom: 0, padLeft: 0, padRight: 0,
     };

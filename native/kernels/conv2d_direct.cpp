@@ -1,6 +1,6 @@
 // Portable half of the direct convolution path: weight repacking, zero-padded
-// source buffers and threading; the arithmetic is in conv2d_direct_avx512.cpp
-// and conv2d_direct_avx2.cpp.
+// source buffers and threading; the arithmetic is in conv2d_direct_tiles.h,
+// compiled per ISA by conv2d_direct_avx512.cpp and conv2d_direct_avx2.cpp.
 //
 // Workspace: [packed weights][source chunk]. Packed weights are
 // [blocks of L output channels][kH][kW][source channels][L] (zero-filled past
@@ -9,11 +9,11 @@
 // The source chunk holds a few whole images, zero-padded so the kernels need
 // no bounds checks:
 //   forward, backward filter: input padded by padTop/Bottom/Left/Right
-//   (the AVX2 filter gradient reads the input itself, see
+//   (the filter gradient reads the input itself, see
 //   DirectFilterGradient::unpadded);
 //   backward data: gradOutput spread out by the stride ("transposed conv")
 //   and padded so that a stride-1 correlation with the flipped filter gives
-//   gradInput directly (AVX2, strided: compact instead of spread, see
+//   gradInput directly (strided: compact instead of spread, see
 //   DirectCorrelation::compactPhases).
 #include <algorithm>
 #include <atomic>
@@ -42,7 +42,7 @@ constexpr int64_t kPrefetchOutputFloats = int64_t(1) << 15;
 // the kernel files).
 constexpr DirectKernelSet kDirectKernelsAvx512{
     16, 4, {0, 28, 14, 8, 6}, {0, 24, 12, 8, 6}, conv2dDirectCorrelateAvx512, conv2dDirectFilterGradientAvx512,
-    false, false, false, false, false};
+    true, true, true, true, true};
 constexpr DirectKernelSet kDirectKernelsAvx2{
     8, 2, {0, 12, 6, 4, 2}, {0, 12, 6, 4, 2}, conv2dDirectCorrelateAvx2, conv2dDirectFilterGradientAvx2, true, true,
     true, true, true};

@@ -43,7 +43,7 @@ size_t conv2dDirectWorkspaceFloats(const Conv2DShape& shape);
 void conv2dForwardDirect(const Conv2DShape& shape, const float* input, const float* filter, const float* bias,
                          FusedActivation activation, float* output, float* workspace);
 // accumulate: gradInput += the result; only where
-// conv2dDirectBackwardDataAccumulates(shape) (AVX2 kernels, not the planar path).
+// conv2dDirectBackwardDataAccumulates(shape) (the channels-last kernels, not the planar path).
 bool conv2dDirectBackwardDataAccumulates(const Conv2DShape& shape);
 void conv2dBackwardDataDirect(const Conv2DShape& shape, const float* gradOutput, const float* filter,
                               float* gradInput, float* workspace, bool accumulate = false);

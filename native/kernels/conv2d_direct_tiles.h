@@ -1,0 +1,575 @@
+// The direct convolution tiles and their task loops, written once over a
+// vector type and compiled by each ISA's translation unit
+// (conv2d_direct_avx512.cpp, conv2d_direct_avx2.cpp) with its own target
+// flags. See conv2d_direct.h for the work descriptions; the source is NHWC and
+// zero-padded (or compact / unpadded where the work says so), filters HWIO.
+//
+// Correlation (forward, and backward data as a correlation of gradOutput with
+// the flipped filter): a register tile is RW x RH output pixels x NB blocks of
+// V::kLanes output channels. Loop order inside a tile: kh, kw, source channel;
+// per step NB weight vectors are loaded and each pixel's source value is
+// broadcast into NB FMAs. A tile needs RW * RH * NB accumulators + NB weight
+// vectors + 1 broadcast, hence V::kMaxTileWidth.
+// Filter gradient: a register tile is R consecutive (kw, ci) filter rows x NB
+// blocks; the loop runs over the output pixels, loads NB gradOutput vectors
+// and broadcasts R source values (R * NB + NB + 1 registers, V::kMaxTileRows).
+//
+// V supplies the vector type and its operations:
+//   Vec, Mask; kLanes; kRegisters (vector registers); kRegistersPerMask (1
+//   where a lane mask lives in a vector register, 0 for mask registers);
+//   kMaxTileWidth[5], kMaxTileRows[5] (per NB, as the driver's DirectKernelSet);
+//   zero(), load(p) (aligned), loadu(p), loadMasked(p, mask), storeu(p, v),
+//   storeMasked(p, mask, v), broadcast(p), fmadd(a, b, c), add, max,
+//   mask(valid lanes).
+//
+// Everything here has internal linkage on purpose: a template or inline
+// function with external linkage, instantiated by translation units built for
+// different ISAs, could be merged by the linker into one copy, and the
+// AVX-512 copy could then run on a CPU without AVX-512. Each including file
+// gets its own.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+#include "conv2d_direct.h"
+
+namespace kiln {
+namespace {
+
+// RH output rows of RW pixels each (RH > 1 only for narrow outputs, where one
+// row alone would reuse each weight vector for too few pixels). PS is the
+// source pixel stride in floats when known at compile time (0: runtime): with
+// a runtime stride the compiler needs one pointer per pixel, runs out of
+// general registers and shuttles them through vector registers on the FMA
+// port (~35% slower on resnet20's 16-channel layers); with a constant one
+// every broadcast is a fixed displacement from one pointer.
+template <typename V, int NB, int RW, int RH, int PS = 0>
+void correlateTile(const DirectCorrelation& p, const float* source, int64_t sourcePixelStride, const float* weights,
+                   int64_t blockStride, const int64_t* taps, int64_t tapCount, int64_t runLength, float* output,
+                   int64_t outputPixelStride, int64_t firstBlock, int64_t sourceRowStride, int64_t outputRowStride) {
+  constexpr int P = RW * RH;
+  // The tile's output lines are requested now, so that they arrive while
+  // the sums are computed: a layer whose output outgrows L2 (AlexNet's
+  // conv1, 256 KiB an image) otherwise waits at the stores for each line.
+  // Not for smaller outputs: there the requests only cost time (4-6% of a
+  // 1x1 layer over 16 channels, 3% of resnet20's stem).
+  if (p.prefetchOutput) {
+#pragma GCC unroll 32
+    for (int i = 0; i < P; ++i) {
+      const float* out = output + (i / RW) * outputRowStride + (i % RW) * outputPixelStride + firstBlock * V::kLanes;
+      __builtin_prefetch(out, 0, 3);
+      __builtin_prefetch(out + NB * V::kLanes - 1, 0, 3);
+    }
+  }
+  using Vec = typename V::Vec;
+  using Mask = typename V::Mask;
+  Vec acc[P][NB];
+#pragma GCC unroll 32
+  for (int i = 0; i < P; ++i) {
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; ++j) acc[i][j] = V::zero();
+  }
+  for (int64_t t = 0; t < tapCount; ++t) {
+    const float* s = source + taps[2 * t];
+    const float* w = weights + taps[2 * t + 1];
+    for (int64_t c = 0; c < runLength; ++c) {
+      Vec wv[NB];
+#pragma GCC unroll 4
+      for (int j = 0; j < NB; ++j) wv[j] = V::load(w + j * blockStride + c * V::kLanes);
+#pragma GCC unroll 32
+      for (int i = 0; i < P; ++i) {
+        const int64_t pixel = PS != 0 ? (i % RW) * PS : (i % RW) * sourcePixelStride;
+        const Vec x = V::broadcast(s + (i / RW) * sourceRowStride + pixel + c);
+#pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j) acc[i][j] = V::fmadd(x, wv[j], acc[i][j]);
+      }
+    }
+  }
+  // The store mode (full or masked blocks; bias, bias + relu or
+  // accumulate) is chosen once for the whole tile: tested per accumulator,
+  // its branches cost as much as the arithmetic of a short reduction (a 1x1
+  // layer over 16 channels spent ~40% of its tile time here).
+  const bool full = p.outC >= (firstBlock + NB) * V::kLanes;
+  const auto finish = [&](auto fullBlocks, auto mode) {
+    constexpr bool kFull = decltype(fullBlocks)::value;
+    constexpr int kMode = decltype(mode)::value;  // 0: + bias, 1: + bias then relu, 2: + output
+    Vec biasVector[NB];
+    Mask masks[NB];
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; ++j) {
+      if constexpr (!kFull) masks[j] = V::mask(p.outC - (firstBlock + j) * V::kLanes);
+      if (kMode == 2 || p.bias == nullptr) biasVector[j] = V::zero();
+      else if constexpr (kFull) biasVector[j] = V::loadu(p.bias + (firstBlock + j) * V::kLanes);
+      else biasVector[j] = V::loadMasked(p.bias + (firstBlock + j) * V::kLanes, masks[j]);
+    }
+    const Vec zero = V::zero();
+#pragma GCC unroll 32
+    for (int i = 0; i < P; ++i) {
+#pragma GCC unroll 4
+      for (int j = 0; j < NB; ++j) {
+        float* out = output + (i / RW) * outputRowStride + (i % RW) * outputPixelStride + (firstBlock + j) * V::kLanes;
+        Vec v;
+        if constexpr (kMode == 2) v = V::add(acc[i][j], kFull ? V::loadu(out) : V::loadMasked(out, masks[j]));
+        else v = V::add(acc[i][j], biasVector[j]);
+        if constexpr (kMode == 1) v = V::max(v, zero);
+        if constexpr (kFull) V::storeu(out, v);
+        else V::storeMasked(out, masks[j], v);
+      }
+    }
+  };
+  using Full = std::true_type;
+  using Masked = std::false_type;
+  using Plain = std::integral_constant<int, 0>;
+  using Relu = std::integral_constant<int, 1>;
+  using Accumulate = std::integral_constant<int, 2>;
+  if (full) {
+    if (p.accumulate) finish(Full(), Accumulate());
+    else if (p.relu) finish(Full(), Relu());
+    else finish(Full(), Plain());
+  } else {
+    if (p.accumulate) finish(Masked(), Accumulate());
+    else if (p.relu) finish(Masked(), Relu());
+    else finish(Masked(), Plain());
+  }
+}
+
+using CorrelateFn = void (*)(const DirectCorrelation&, const float*, int64_t, const float*, int64_t, const int64_t*,
+                             int64_t, int64_t, float*, int64_t, int64_t, int64_t, int64_t);
+
+template <typename V, int NB, int PS, int... W>
+const CorrelateFn* correlateTable(std::integer_sequence<int, W...>) {
+  static const CorrelateFn table[] = {&correlateTile<V, NB, W + 1, 1, PS>...};
+  return table;
+}
+
+// Two-row tiles: NB 1 or 2, up to half the one-row width.
+template <typename V, int NB, int... W>
+const CorrelateFn* correlatePairTable(std::integer_sequence<int, W...>) {
+  static const CorrelateFn table[] = {&correlateTile<V, NB, W + 1, 2>...};
+  return table;
+}
+
+template <typename V>
+CorrelateFn correlatePairKernel(int nb, int width) {
+  return nb == 1 ? correlatePairTable<V, 1>(std::make_integer_sequence<int, V::kMaxTileWidth[1] / 2>())[width - 1]
+                 : correlatePairTable<V, 2>(std::make_integer_sequence<int, V::kMaxTileWidth[2] / 2>())[width - 1];
+}
+
+template <typename V, int PS>
+CorrelateFn correlateKernelWithStride(int nb, int width) {
+  switch (nb) {
+    case 1: return correlateTable<V, 1, PS>(std::make_integer_sequence<int, V::kMaxTileWidth[1]>())[width - 1];
+    case 2: return correlateTable<V, 2, PS>(std::make_integer_sequence<int, V::kMaxTileWidth[2]>())[width - 1];
+    case 3: return correlateTable<V, 3, PS>(std::make_integer_sequence<int, V::kMaxTileWidth[3]>())[width - 1];
+    default: return correlateTable<V, 4, PS>(std::make_integer_sequence<int, V::kMaxTileWidth[4]>())[width - 1];
+  }
+}
+
+// Compile-time pixel strides for resnet20's channel counts (16, 32, 64).
+template <typename V>
+CorrelateFn correlateKernel(int nb, int width, int64_t sourcePixelStride) {
+  switch (sourcePixelStride) {
+    case 16: return correlateKernelWithStride<V, 16>(nb, width);
+    case 32: return correlateKernelWithStride<V, 32>(nb, width);
+    case 64: return correlateKernelWithStride<V, 64>(nb, width);
+    default: return correlateKernelWithStride<V, 0>(nb, width);
+  }
+}
+
+// Output pixels [ohBegin, ohEnd) x [owBegin, owEnd) of each image: the
+// others read only padding for this tile's taps (see
+// directFilterGradientTasks). sourceOffset: where output pixel (0, 0)'s
+// first entry would be in image 0 (with an unpadded source it may lie
+// outside it; only pixels in the ranges are read). accumulate: add to
+// gradFilter instead of overwriting it.
+template <typename V, int NB, int R, bool Full>
+void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, float* gradFilter, int64_t firstBlock,
+                        int64_t ohBegin, int64_t ohEnd, int64_t owBegin, int64_t owEnd, bool accumulate) {
+  // With fewer than 8 sums the FMA latency, not the two FMA ports, would
+  // bound the loop (lenet5 conv1: 5 taps x 1 block), so where the registers
+  // allow a second set, pixels go in pairs into two sets added at the end.
+  using Vec = typename V::Vec;
+  using Mask = typename V::Mask;
+  constexpr bool kTwoSets =
+      R * NB < 8 && 2 * R * NB + 2 * NB + 2 + (Full ? 0 : NB * V::kRegistersPerMask) <= V::kRegisters;
+  Vec acc[R][NB];
+  Vec second[kTwoSets ? R : 1][NB];
+  Mask masks[NB];
+#pragma GCC unroll 4
+  for (int j = 0; j < NB; ++j) masks[j] = V::mask(p.outC - (firstBlock + j) * V::kLanes);
+  if constexpr (kTwoSets) {
+#pragma GCC unroll 32
+    for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+      for (int j = 0; j < NB; ++j) second[r][j] = V::zero();
+    }
+  }
+#pragma GCC unroll 32
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; ++j) {
+      float* at = gradFilter + r * p.outC + (firstBlock + j) * V::kLanes;
+      if (!accumulate) acc[r][j] = V::zero();
+      else acc[r][j] = Full ? V::loadu(at) : V::loadMasked(at, masks[j]);
+    }
+  }
+  // Strides in locals and pointers stepped by addition: read through `p`
+  // the compiler reloads and multiplies them in every iteration, and the
+  // extra instructions, not the FMAs, then bound the loop.
+  const int64_t C = p.sourcePixelStride != 0 ? p.sourcePixelStride : p.sourceC, outW = p.outW;
+  const int64_t gradStep = p.gradPixelStride != 0 ? p.gradPixelStride : p.outC;  // floats between gradient pixels
+  const int64_t sourceH = p.unpadded ? p.liveRowEnd - p.liveRowBegin : p.sourceH;
+  const int64_t sourceW = p.unpadded ? p.liveColumnEnd - p.liveColumnBegin : p.sourceW;
+  const int64_t sourceStep = p.strideW * C, sourceRowStride = p.strideH * sourceW * C;
+  const int64_t dyRowStride = outW * gradStep;
+  for (int64_t img = 0; img < p.images && ohBegin < ohEnd && owBegin < owEnd; ++img) {
+    const float* sourceRow =
+        p.source + (img * sourceH * sourceW * C + sourceOffset + ohBegin * sourceRowStride + owBegin * sourceStep);
+    const float* dyRow = p.gradOutput + img * p.outH * dyRowStride + ohBegin * dyRowStride + owBegin * gradStep +
+                         firstBlock * V::kLanes;
+    for (int64_t oh = ohBegin; oh < ohEnd; ++oh, sourceRow += sourceRowStride, dyRow += dyRowStride) {
+      const float* s = sourceRow;
+      const float* dy = dyRow;
+      int64_t ow = owBegin;
+      if constexpr (kTwoSets) {
+        // Pixels in pairs, the second into its own sums.
+        for (; ow + 1 < owEnd; ow += 2, s += 2 * sourceStep, dy += 2 * gradStep) {
+          Vec g[NB], h[NB];
+#pragma GCC unroll 4
+          for (int j = 0; j < NB; ++j) {
+            g[j] = Full ? V::loadu(dy + j * V::kLanes) : V::loadMasked(dy + j * V::kLanes, masks[j]);
+            h[j] = Full ? V::loadu(dy + gradStep + j * V::kLanes)
+                        : V::loadMasked(dy + gradStep + j * V::kLanes, masks[j]);
+          }
+#pragma GCC unroll 32
+          for (int r = 0; r < R; ++r) {
+            const Vec x = V::broadcast(s + r), y = V::broadcast(s + sourceStep + r);
+#pragma GCC unroll 4
+            for (int j = 0; j < NB; ++j) {
+              acc[r][j] = V::fmadd(x, g[j], acc[r][j]);
+              second[r][j] = V::fmadd(y, h[j], second[r][j]);
+            }
+          }
+        }
+      }
+      for (; ow < owEnd; ++ow, s += sourceStep, dy += gradStep) {
+        Vec g[NB];
+#pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j) g[j] = Full ? V::loadu(dy + j * V::kLanes) : V::loadMasked(dy + j * V::kLanes, masks[j]);
+#pragma GCC unroll 32
+        for (int r = 0; r < R; ++r) {
+          const Vec x = V::broadcast(s + r);
+#pragma GCC unroll 4
+          for (int j = 0; j < NB; ++j) acc[r][j] = V::fmadd(x, g[j], acc[r][j]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 32
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; ++j) {
+      float* at = gradFilter + r * p.outC + (firstBlock + j) * V::kLanes;
+      const Vec sum = kTwoSets ? V::add(acc[r][j], second[kTwoSets ? r : 0][j]) : acc[r][j];
+      if (Full) V::storeu(at, sum);
+      else V::storeMasked(at, masks[j], sum);
+    }
+  }
+}
+
+using FilterGradientFn = void (*)(const DirectFilterGradient&, int64_t, float*, int64_t, int64_t, int64_t, int64_t,
+                                  int64_t, bool);
+template <typename V, int NB, bool Full, int... R>
+const FilterGradientFn* filterGradientTable(std::integer_sequence<int, R...>) {
+  static const FilterGradientFn table[] = {&filterGradientTile<V, NB, R + 1, Full>...};
+  return table;
+}
+
+template <typename V, bool Full>
+FilterGradientFn filterGradientKernelOf(int nb, int rows) {
+  switch (nb) {
+    case 1: return filterGradientTable<V, 1, Full>(std::make_integer_sequence<int, V::kMaxTileRows[1]>())[rows - 1];
+    case 2: return filterGradientTable<V, 2, Full>(std::make_integer_sequence<int, V::kMaxTileRows[2]>())[rows - 1];
+    case 3: return filterGradientTable<V, 3, Full>(std::make_integer_sequence<int, V::kMaxTileRows[3]>())[rows - 1];
+    default: return filterGradientTable<V, 4, Full>(std::make_integer_sequence<int, V::kMaxTileRows[4]>())[rows - 1];
+  }
+}
+
+template <typename V>
+FilterGradientFn filterGradientKernel(int nb, int rows, bool full) {
+  return full ? filterGradientKernelOf<V, true>(nb, rows) : filterGradientKernelOf<V, false>(nb, rows);
+}
+
+// a mod m in [0, m).
+int64_t residue(int64_t a, int64_t m) {
+  const int64_t r = a % m;
+  return r < 0 ? r + m : r;
+}
+
+// Output positions [begin, end) along one axis whose source index
+// position * stride + tap, for some tap in [firstTap, lastTap], falls in
+// [liveBegin, liveEnd): the rest read only padding. A contiguous superset of
+// the union over the taps (exact for one tap).
+void livePositions(int64_t count, int64_t stride, int64_t firstTap, int64_t lastTap, int64_t liveBegin,
+                   int64_t liveEnd, int64_t& begin, int64_t& end) {
+  // First position with position * stride + lastTap >= liveBegin, and one
+  // past the last with position * stride + firstTap < liveEnd.
+  const int64_t low = liveBegin - lastTap, high = liveEnd - firstTap;
+  begin = low <= 0 ? 0 : (low + stride - 1) / stride;
+  end = high <= 0 ? 0 : (high + stride - 1) / stride;
+  if (end > count) end = count;
+  if (begin > end) begin = end;
+}
+
+// Whether filter row kh reads only zero source rows for output rows
+// [oh, oh + rows): padding rows, or the rows around a spread gradient.
+// Skipping them saves e.g. 8% of AlexNet's 7x7 layers (3x3, padding 1).
+bool readsOnlyZeroRows(const DirectCorrelation& p, int64_t oh, int64_t rows, int64_t kh) {
+  if (p.liveRowEnd <= 0) return false;
+  const int64_t first = oh * p.strideH + kh * p.dilationH, last = first + (rows - 1) * p.strideH;
+  return last < p.liveRowBegin || first >= p.liveRowEnd;
+}
+
+// Tile widths along a row: the driver's width, except that a tail of fewer
+// than 4 pixels (too few accumulators to cover the FMA latency, so it costs
+// nearly as much as a full tile) is merged with the tile before it and the
+// two are split evenly: 32 pixels in 6-wide tiles run as 6,6,6,6,4,4, not
+// 6,6,6,6,6,2 (~4% faster on resnet20's stage 1). Every tile but the last
+// two is `width` wide.
+struct RowTiles {
+  int64_t tiles, width, penultimate, last;
+  int64_t widthAt(int64_t tile) const {
+    return tile < tiles - 2 ? width : (tile == tiles - 2 ? penultimate : last);
+  }
+};
+RowTiles rowTiles(int64_t pixels, int64_t width) {
+  const int64_t tiles = (pixels + width - 1) / width, tail = pixels - (tiles - 1) * width;
+  if (tail >= 4 || tail == width || tiles < 2 || width < 4) return {tiles, width, width, tail};
+  const int64_t pair = width + tail;
+  return {tiles, width, pair - pair / 2, pair / 2};
+}
+
+// Output columns of one phase (every phaseW-th column from `phase`), their
+// tiles, and whether filter column kw reads data there (bit kw). Columns
+// past the 64th are always computed: where they read only the zeros of a
+// spread gradient that is correct, only slower.
+struct PhaseColumns {
+  int64_t pixels;
+  RowTiles tiles;
+  uint64_t readingColumns;
+};
+// The compact source column that filter column kw reads for the first
+// pixel of `phase` (one that reads data).
+int64_t compactColumn(const DirectCorrelation& p, int64_t phase, int64_t kw) {
+  return (phase + kw * p.dilationW - p.offsetW) / p.phaseW + p.marginLeft;
+}
+
+PhaseColumns phaseColumns(const DirectCorrelation& p, int64_t phase) {
+  PhaseColumns columns{};
+  columns.pixels = (p.outW - phase + p.phaseW - 1) / p.phaseW;
+  columns.tiles = rowTiles(columns.pixels, p.tileWidth);
+  for (int64_t kw = 0; kw < p.kernelW && kw < 64; ++kw) {
+    if (p.phaseW == 1 || residue(phase * p.strideW + kw * p.dilationW - p.offsetW, p.phaseW) == 0) {
+      columns.readingColumns |= uint64_t(1) << kw;
+    }
+  }
+  return columns;
+}
+
+// The correlation tasks [firstTask, endTask) (see DirectCorrelation).
+template <typename V>
+void directCorrelateTasks(const DirectCorrelation& p, int64_t firstTask, int64_t endTask) {
+  if (firstTask >= endTask) return;
+  const int64_t blocks = (p.outC + V::kLanes - 1) / V::kLanes;
+  const int64_t C = p.sourceC;
+  const int64_t blockStride = p.kernelH * p.kernelW * C * V::kLanes;
+  // Compact source (strides 1, see DirectCorrelation): the pixels of a
+  // phase are adjacent, and the taps carry the whole row offset.
+  const bool compact = p.compactPhases != 0;
+  const int64_t sourcePixelStride = compact ? C : p.phaseW * p.strideW * C;
+  const int64_t pixelStride = p.outputPixelStride != 0 ? p.outputPixelStride : p.outC;
+  const int64_t rowStride = p.outputRowStride != 0 ? p.outputRowStride : p.outW * p.outC;
+  const int64_t imageStride = p.outputImageStride != 0 ? p.outputImageStride : p.outH * p.outW * p.outC;
+  const int64_t outputPixelStride = p.phaseW * pixelStride;
+  const int64_t sourceRowStride = p.strideH * p.sourceW * C;
+  const bool wholeRows = p.phaseW == 1 && p.dilationW == 1;
+  const int64_t runLength = wholeRows ? p.kernelW * C : C;
+  int64_t taps[2 * kMaxDirectTaps];
+  const int64_t tileRows = p.tileRows > 1 ? p.tileRows : 1;
+  const int64_t rowTileCount = (p.outH + tileRows - 1) / tileRows;
+  // What the task loop needs per phase is computed once per call, and the
+  // task index is decoded once per row tile: with a row per call (the
+  // per-image paths) and two phases (stride-2 backward data) the divisions
+  // of the tap tests and tile widths took 10-15% of the layer.
+  constexpr int64_t kCachedPhases = 4;
+  PhaseColumns cached[kCachedPhases];
+  for (int64_t phase = 0; phase < kCachedPhases && phase < p.phaseW && phase < p.outW; ++phase) {
+    cached[phase] = phaseColumns(p, phase);
+  }
+  const int64_t dilationResidueH = p.dilationH % p.phaseH;
+  // Tasks run a row tile at a time: its taps depend on the row, not on the
+  // channel group, so they are listed once for all the row's groups in
+  // [firstTask, endTask).
+  for (int64_t task = firstTask; task < endTask;) {
+    const int64_t row = task / p.groups, firstGroup = task % p.groups;
+    const int64_t endGroup = endTask - row * p.groups < p.groups ? endTask - row * p.groups : p.groups;
+    task = row * p.groups + endGroup;
+    const int64_t img = row / rowTileCount, rowTile = row % rowTileCount;
+    const int64_t oh = rowTile * tileRows;
+    const int64_t rows = p.outH - oh < tileRows ? p.outH - oh : tileRows;
+    const float* sourceRow = p.source + (img * p.sourceH + (compact ? 0 : oh * p.strideH)) * p.sourceW * C;
+    float* outputRow = p.output + img * imageStride + oh * rowStride;
+    for (int64_t phase = 0; phase < p.phaseW && phase < p.outW; ++phase) {
+      const PhaseColumns columns = phase < kCachedPhases ? cached[phase] : phaseColumns(p, phase);
+      int64_t tapCount = 0;
+      // Filter row kh reads spread rows with data iff this residue is zero.
+      int64_t rowResidue = p.phaseH == 1 ? 0 : residue(oh * p.strideH - p.offsetH, p.phaseH);
+      for (int64_t kh = 0; kh < p.kernelH; ++kh) {
+        const bool readsData = rowResidue == 0;
+        if (p.phaseH > 1) {
+          rowResidue += dilationResidueH;
+          if (rowResidue >= p.phaseH) rowResidue -= p.phaseH;
+        }
+        if (!readsData || readsOnlyZeroRows(p, oh, rows, kh)) continue;
+        const int64_t sourceRowOffset =
+            compact ? ((oh + kh * p.dilationH - p.offsetH) / p.phaseH + p.marginTop) * p.sourceW * C
+                    : kh * p.dilationH * p.sourceW * C;
+        if (wholeRows) {
+          taps[2 * tapCount] = sourceRowOffset + (compact ? compactColumn(p, phase, 0) * C : 0);
+          taps[2 * tapCount + 1] = kh * p.kernelW * C * V::kLanes;
+          ++tapCount;
+          continue;
+        }
+        for (int64_t kw = 0; kw < p.kernelW; ++kw) {
+          if (kw < 64 ? (columns.readingColumns >> kw & 1) == 0
+                      : compact && residue(phase * p.strideW + kw * p.dilationW - p.offsetW, p.phaseW) != 0) {
+            continue;
+          }
+          const int64_t column = compact ? compactColumn(p, phase, kw) : phase * p.strideW + kw * p.dilationW;
+          taps[2 * tapCount] = sourceRowOffset + column * C;
+          taps[2 * tapCount + 1] = (kh * p.kernelW + kw) * C * V::kLanes;
+          ++tapCount;
+        }
+      }
+      for (int64_t group = firstGroup; group < endGroup; ++group) {
+        const int64_t firstBlock = group * p.blocksPerGroup;
+        const int nb = static_cast<int>(blocks - firstBlock < p.blocksPerGroup ? blocks - firstBlock : p.blocksPerGroup);
+        const float* weights = p.packedWeights + firstBlock * blockStride;
+        for (int64_t tile = 0, first = 0, width = 0; tile < columns.tiles.tiles; first += width, ++tile) {
+          width = columns.tiles.widthAt(tile);
+          const CorrelateFn kernel = rows == 2 ? correlatePairKernel<V>(nb, static_cast<int>(width))
+                                               : correlateKernel<V>(nb, static_cast<int>(width), sourcePixelStride);
+          kernel(p, sourceRow + first * sourcePixelStride, sourcePixelStride, weights, blockStride, taps, tapCount,
+                 runLength, outputRow + phase * pixelStride + first * outputPixelStride, outputPixelStride,
+                 firstBlock, sourceRowStride, rowStride);
+        }
+      }
+    }
+  }
+}
+
+// The filter-gradient tasks [firstTask, endTask) (see DirectFilterGradient).
+template <typename V>
+void directFilterGradientTasks(const DirectFilterGradient& p, int64_t firstTask, int64_t endTask) {
+  if (firstTask >= endTask) return;
+  const int64_t blocks = (p.outC + V::kLanes - 1) / V::kLanes;
+  const int64_t C = p.sourceC, pixelFloats = p.sourcePixelStride != 0 ? p.sourcePixelStride : C;
+  // Unpadded source: offsets from the first live pixel, and per filter
+  // column the exact pixels that read it (below).
+  const bool unpadded = p.unpadded != 0 && p.liveRowEnd > 0;
+  const int64_t rowFloats = (unpadded ? p.liveColumnEnd - p.liveColumnBegin : p.sourceW) * pixelFloats;
+  const int64_t originRow = unpadded ? p.liveRowBegin : 0, originColumn = unpadded ? p.liveColumnBegin : 0;
+  // The task index is decoded once and then stepped (group fastest, then
+  // tile, segment, kh), and what depends only on the tile (its rows, source
+  // offset and live pixels) is recomputed only when the tile changes: with
+  // one small image per call (resnet20's 8x8 layers), the divisions of a
+  // per-task decode cost ~10% of the filter gradient.
+  int64_t group = firstTask % p.groups, rest = firstTask / p.groups;
+  int64_t tile = rest % p.tilesPerSegment;
+  rest /= p.tilesPerSegment;
+  int64_t segment = rest % p.segments, kh = rest / p.segments;
+  int64_t first = 0, rows = 0, sourceOffset = 0, ohBegin = 0, ohEnd = p.outH, owBegin = 0, owEnd = p.outW;
+  int64_t firstColumn = 0, lastColumn = 0;
+  float* tileFilter = nullptr;
+  bool tileChanged = true;
+  for (int64_t task = firstTask; task < endTask; ++task) {
+    if (tileChanged) {
+      first = tile * p.tileRows;
+      rows = p.segmentLength - first < p.tileRows ? p.segmentLength - first : p.tileRows;
+      sourceOffset =
+          (kh * p.dilationH - originRow) * rowFloats + (segment * p.dilationW - originColumn) * pixelFloats + first;
+      tileFilter = p.gradFilter + (kh * p.kernelW * C + segment * p.segmentLength + first) * p.outC;
+      // Skip the output pixels whose source pixels are all padding for this
+      // tile's taps: 9-16% of the work of AlexNet's and resnet20's 8x8 and
+      // 7x7 layers (3x3, padding 1). The tile's entries span source columns
+      // (kw) firstColumn..lastColumn of filter row kh.
+      firstColumn = (segment * p.dilationW) + first / C;
+      lastColumn = (segment * p.dilationW) + (first + rows - 1) / C;
+      ohBegin = 0, ohEnd = p.outH;
+      if (p.liveRowEnd > 0) {
+        const int64_t row = kh * p.dilationH;
+        livePositions(p.outH, p.strideH, row, row, p.liveRowBegin, p.liveRowEnd, ohBegin, ohEnd);
+        // Unpadded, the tile runs over the pixels where every one of its
+        // columns is live (the intersection), and each column's entries
+        // then over the rest of that column's pixels.
+        if (unpadded) {
+          livePositions(p.outW, p.strideW, lastColumn, lastColumn, p.liveColumnBegin, p.liveColumnEnd, owBegin, owEnd);
+          int64_t begin = 0, end = 0;
+          livePositions(p.outW, p.strideW, firstColumn, firstColumn, p.liveColumnBegin, p.liveColumnEnd, begin, end);
+          owBegin = owBegin > begin ? owBegin : begin;
+          owEnd = owEnd < end ? owEnd : end;
+          if (owEnd < owBegin) owEnd = owBegin;
+        } else {
+          livePositions(p.outW, p.strideW, firstColumn, lastColumn, p.liveColumnBegin, p.liveColumnEnd, owBegin,
+                        owEnd);
+        }
+      }
+      if (p.rowEnd > 0) {  // this call's band of rows
+        ohBegin = ohBegin > p.rowBegin ? ohBegin : p.rowBegin;
+        ohEnd = ohEnd < p.rowEnd ? ohEnd : p.rowEnd;
+        if (ohEnd < ohBegin) ohEnd = ohBegin;
+      }
+      tileChanged = false;
+    }
+    const int64_t firstBlock = group * p.blocksPerGroup;
+    const int nb = static_cast<int>(blocks - firstBlock < p.blocksPerGroup ? blocks - firstBlock : p.blocksPerGroup);
+    const bool full = p.outC >= (firstBlock + nb) * V::kLanes;
+    // Always called, even over no pixels: it initialises or loads the
+    // tile's sums, which the per-column calls below add to.
+    filterGradientKernel<V>(nb, static_cast<int>(rows), full)(p, sourceOffset, tileFilter, firstBlock, ohBegin, ohEnd,
+                                                           owBegin, owEnd, p.accumulate != 0);
+    if (unpadded && firstColumn != lastColumn) {
+      // Columns are monotonic in the entry, so the intersection above is
+      // exact for the columns in between too; each column's own pixels
+      // outside it (its stretch of the left or right border) are added
+      // with a tile of just its entries.
+      for (int64_t column = firstColumn; column <= lastColumn; ++column) {
+        const int64_t entryBegin = (column - segment * p.dilationW) * C - first;
+        const int64_t r0 = entryBegin > 0 ? entryBegin : 0;
+        const int64_t r1 = entryBegin + C < rows ? entryBegin + C : rows;
+        int64_t begin = 0, end = 0;
+        livePositions(p.outW, p.strideW, column, column, p.liveColumnBegin, p.liveColumnEnd, begin, end);
+        const FilterGradientFn part = filterGradientKernel<V>(nb, static_cast<int>(r1 - r0), full);
+        float* partFilter = tileFilter + r0 * p.outC;
+        if (begin < owBegin) {
+          part(p, sourceOffset + r0, partFilter, firstBlock, ohBegin, ohEnd, begin, end < owBegin ? end : owBegin, true);
+        }
+        const int64_t rightBegin = owEnd > begin ? owEnd : begin;
+        if (rightBegin < end) part(p, sourceOffset + r0, partFilter, firstBlock, ohBegin, ohEnd, rightBegin, end, true);
+      }
+    }
+    if (++group < p.groups) continue;
+    group = 0;
+    tileChanged = true;
+    if (++tile < p.tilesPerSegment) continue;
+    tile = 0;
+    if (++segment < p.segments) continue;
+    segment = 0;
+    ++kh;
+  }
+}
+
+}  // namespace
+}  // namespace kiln

@@ -74,7 +74,8 @@ struct PlanarKernelSet {
   void (*correlate)(const PlanarCorrelation& work, int64_t firstTask, int64_t endTask);
   void (*filterGradient)(const PlanarFilterGradient& work, int64_t firstTask, int64_t endTask);
 };
-constexpr PlanarKernelSet kPlanarKernelsAvx512{32, 1, false, 2, 6, 8, kMaxPlanarChannels, false, conv2dToPlanarAvx512,
+// The AVX-512 set copies with AVX2's planar copy (see conv2d_planar_avx2.cpp).
+constexpr PlanarKernelSet kPlanarKernelsAvx512{32, 1, true, 2, 6, 10, kMaxPlanarChannels, true, conv2dToPlanarAvx2,
                                                conv2dPlanarCorrelateAvx512, conv2dPlanarFilterGradientAvx512};
 // One vector per tile: with 16 registers a second vector fits only for 1-3
 // channels, and there one vector with more rows holds as many or more

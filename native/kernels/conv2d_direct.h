@@ -191,7 +191,6 @@ void conv2dDirectFilterGradientAvx2(const DirectFilterGradient& work, int64_t fi
 void conv2dToPlanarAvx2(const PlanarCopy& work, int64_t firstTask, int64_t endTask);
 void conv2dPlanarCorrelateAvx2(const PlanarCorrelation& work, int64_t firstTask, int64_t endTask);
 void conv2dPlanarFilterGradientAvx2(const PlanarFilterGradient& work, int64_t firstTask, int64_t endTask);
-void conv2dToPlanarAvx512(const PlanarCopy& work, int64_t firstTask, int64_t endTask);
 void conv2dPlanarCorrelateAvx512(const PlanarCorrelation& work, int64_t firstTask, int64_t endTask);
 void conv2dPlanarFilterGradientAvx512(const PlanarFilterGradient& work, int64_t firstTask, int64_t endTask);
 void conv2dDirectCorrelateAvx512(const DirectCorrelation& work, int64_t firstTask, int64_t endTask);

@@ -42,6 +42,9 @@ struct Avx2Vectors {
   static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
   static Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }
   static Mask mask(int64_t valid) { return laneMask(valid); }
+  // An empty asm that takes v in a register: the load that made it cannot
+  // be folded into the instructions that use it (see conv2d_planar_tiles.h).
+  static void inRegister(Vec& v) { __asm__("" : "+x"(v)); }
   // The sum of the lanes.
   static float sum(Vec v) {
     __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

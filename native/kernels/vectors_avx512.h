@@ -50,6 +50,9 @@ struct Avx512Vectors {
   // Lanes 0-7 (GCC 12's _mm512_castps512_ps256 has an undefined operand that
   // trips -Wmaybe-uninitialized; this compiles to the same register use).
   static __m256 lowHalf(Vec v) { return _mm512_extractf32x8_ps(v, 0); }
+  // An empty asm that takes v in a register: the load that made it cannot
+  // be folded into the instructions that use it (see conv2d_planar_tiles.h).
+  static void inRegister(Vec& v) { __asm__("" : "+v"(v)); }
   // The sum of the lanes.
   static float sum(Vec v) {
     const __m256 half = _mm256_add_ps(lowHalf(v), _mm512_extractf32x8_ps(v, 1));

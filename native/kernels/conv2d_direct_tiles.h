@@ -38,59 +38,37 @@
 namespace kiln {
 namespace {
 
-// RH output rows of RW pixels each (RH > 1 only for narrow outputs, where one
-// row alone would reuse each weight vector for too few pixels). PS is the
-// source pixel stride in floats when known at compile time (0: runtime): with
-// a runtime stride the compiler needs one pointer per pixel, runs out of
-// general registers and shuttles them through vector registers on the FMA
-// port (~35% slower on resnet20's 16-channel layers); with a constant one
-// every broadcast is a fixed displacement from one pointer.
-template <typename V, int NB, int RW, int RH, int PS = 0>
-void correlateTile(const DirectCorrelation& p, const float* source, int64_t sourcePixelStride, const float* weights,
-                   int64_t blockStride, const int64_t* taps, int64_t tapCount, int64_t runLength, float* output,
-                   int64_t outputPixelStride, int64_t firstBlock, int64_t sourceRowStride, int64_t outputRowStride) {
-  constexpr int P = RW * RH;
-  // The tile's output lines are requested now, so that they arrive while
-  // the sums are computed: a layer whose output outgrows L2 (AlexNet's
-  // conv1, 256 KiB an image) otherwise waits at the stores for each line.
-  // Not for smaller outputs: there the requests only cost time (4-6% of a
-  // 1x1 layer over 16 channels, 3% of resnet20's stem).
-  if (p.prefetchOutput) {
+// Requests a tile's output lines before its sums are computed: a layer
+// whose output outgrows L2 (AlexNet's conv1, 256 KiB an image) otherwise
+// waits at the stores for each line. Not for smaller outputs
+// (DirectCorrelation::prefetchOutput): there the requests only cost time
+// (4-6% of a 1x1 layer over 16 channels, 3% of resnet20's stem).
+template <typename V, int NB, int RW, int RH>
+[[gnu::always_inline]] inline void prefetchTileOutput(const DirectCorrelation& p, const float* output,
+                                                      int64_t outputPixelStride, int64_t firstBlock,
+                                                      int64_t outputRowStride) {
+  if (!p.prefetchOutput) return;
 #pragma GCC unroll 32
-    for (int i = 0; i < P; ++i) {
-      const float* out = output + (i / RW) * outputRowStride + (i % RW) * outputPixelStride + firstBlock * V::kLanes;
-      __builtin_prefetch(out, 0, 3);
-      __builtin_prefetch(out + NB * V::kLanes - 1, 0, 3);
-    }
+  for (int i = 0; i < RW * RH; ++i) {
+    const float* out = output + (i / RW) * outputRowStride + (i % RW) * outputPixelStride + firstBlock * V::kLanes;
+    __builtin_prefetch(out, 0, 3);
+    __builtin_prefetch(out + NB * V::kLanes - 1, 0, 3);
   }
+}
+
+// Writes a tile's sums acc[pixel][block] to the output: + bias (then relu),
+// or + what the output holds (DirectCorrelation::accumulate). The store
+// mode (full or masked blocks; bias, bias + relu or accumulate) is chosen
+// once for the whole tile: tested per accumulator, its branches cost as
+// much as the arithmetic of a short reduction (a 1x1 layer over 16 channels
+// spent ~40% of its tile time here).
+template <typename V, int NB, int RW, int RH>
+[[gnu::always_inline]] inline void storeTile(const DirectCorrelation& p, const typename V::Vec (&acc)[RW * RH][NB],
+                                             float* output, int64_t outputPixelStride, int64_t firstBlock,
+                                             int64_t outputRowStride) {
   using Vec = typename V::Vec;
   using Mask = typename V::Mask;
-  Vec acc[P][NB];
-#pragma GCC unroll 32
-  for (int i = 0; i < P; ++i) {
-#pragma GCC unroll 4
-    for (int j = 0; j < NB; ++j) acc[i][j] = V::zero();
-  }
-  for (int64_t t = 0; t < tapCount; ++t) {
-    const float* s = source + taps[2 * t];
-    const float* w = weights + taps[2 * t + 1];
-    for (int64_t c = 0; c < runLength; ++c) {
-      Vec wv[NB];
-#pragma GCC unroll 4
-      for (int j = 0; j < NB; ++j) wv[j] = V::load(w + j * blockStride + c * V::kLanes);
-#pragma GCC unroll 32
-      for (int i = 0; i < P; ++i) {
-        const int64_t pixel = PS != 0 ? (i % RW) * PS : (i % RW) * sourcePixelStride;
-        const Vec x = V::broadcast(s + (i / RW) * sourceRowStride + pixel + c);
-#pragma GCC unroll 4
-        for (int j = 0; j < NB; ++j) acc[i][j] = V::fmadd(x, wv[j], acc[i][j]);
-      }
-    }
-  }
-  // The store mode (full or masked blocks; bias, bias + relu or
-  // accumulate) is chosen once for the whole tile: tested per accumulator,
-  // its branches cost as much as the arithmetic of a short reduction (a 1x1
-  // layer over 16 channels spent ~40% of its tile time here).
+  constexpr int P = RW * RH;
   const bool full = p.outC >= (firstBlock + NB) * V::kLanes;
   const auto finish = [&](auto fullBlocks, auto mode) {
     constexpr bool kFull = decltype(fullBlocks)::value;
@@ -135,6 +113,87 @@ void correlateTile(const DirectCorrelation& p, const float* source, int64_t sour
   }
 }
 
+// RH output rows of RW pixels each (RH > 1 only for narrow outputs, where one
+// row alone would reuse each weight vector for too few pixels). PS is the
+// source pixel stride in floats when known at compile time (0: runtime): with
+// a runtime stride the compiler needs one pointer per pixel, runs out of
+// general registers and shuttles them through vector registers on the FMA
+// port (~35% slower on resnet20's 16-channel layers); with a constant one
+// every broadcast is a fixed displacement from one pointer.
+template <typename V, int NB, int RW, int RH, int PS = 0>
+void correlateTile(const DirectCorrelation& p, const float* source, int64_t sourcePixelStride, const float* weights,
+                   int64_t blockStride, const int64_t* taps, int64_t tapCount, int64_t runLength, float* output,
+                   int64_t outputPixelStride, int64_t firstBlock, int64_t sourceRowStride, int64_t outputRowStride) {
+  constexpr int P = RW * RH;
+  prefetchTileOutput<V, NB, RW, RH>(p, output, outputPixelStride, firstBlock, outputRowStride);
+  using Vec = typename V::Vec;
+  Vec acc[P][NB];
+#pragma GCC unroll 32
+  for (int i = 0; i < P; ++i) {
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; ++j) acc[i][j] = V::zero();
+  }
+  for (int64_t t = 0; t < tapCount; ++t) {
+    const float* s = source + taps[2 * t];
+    const float* w = weights + taps[2 * t + 1];
+    for (int64_t c = 0; c < runLength; ++c) {
+      Vec wv[NB];
+#pragma GCC unroll 4
+      for (int j = 0; j < NB; ++j) wv[j] = V::load(w + j * blockStride + c * V::kLanes);
+#pragma GCC unroll 32
+      for (int i = 0; i < P; ++i) {
+        const int64_t pixel = PS != 0 ? (i % RW) * PS : (i % RW) * sourcePixelStride;
+        const Vec x = V::broadcast(s + (i / RW) * sourceRowStride + pixel + c);
+#pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j) acc[i][j] = V::fmadd(x, wv[j], acc[i][j]);
+      }
+    }
+  }
+  storeTile<V, NB, RW, RH>(p, acc, output, outputPixelStride, firstBlock, outputRowStride);
+}
+
+// Shared-source tiles: one block of channels (NB = 1) over dense rows
+// (stride 1, no dilation) of a K-wide filter with C source channels. The
+// tile above broadcasts a source value per FMA when NB = 1, and the
+// broadcasts, not the FMAs, set its pace (resnet20's 16-channel layers ran
+// at ~67% of peak on AVX-512). Here each source value is broadcast once
+// and meets the K filter columns that read it, for the K output pixels it
+// belongs to: per channel, K weight loads and RW + K - 1 broadcasts feed
+// K * RW FMAs. Same sums as correlateTile, added in another order.
+template <typename V, int K, int C, int RW>
+void correlateSharedSourceTile(const DirectCorrelation& p, const float* source, int64_t, const float* weights,
+                               int64_t, const int64_t* taps, int64_t tapCount, int64_t, float* output,
+                               int64_t outputPixelStride, int64_t firstBlock, int64_t, int64_t outputRowStride) {
+  prefetchTileOutput<V, 1, RW, 1>(p, output, outputPixelStride, firstBlock, outputRowStride);
+  using Vec = typename V::Vec;
+  Vec acc[RW][1];
+#pragma GCC unroll 32
+  for (int i = 0; i < RW; ++i) acc[i][0] = V::zero();
+  for (int64_t t = 0; t < tapCount; ++t) {
+    const float* s = source + taps[2 * t];
+    const float* w = weights + taps[2 * t + 1];
+    for (int c = 0; c < C; ++c) {
+      Vec wk[K];
+#pragma GCC unroll 8
+      for (int kw = 0; kw < K; ++kw) {
+        wk[kw] = V::load(w + (kw * C + c) * V::kLanes);
+        V::inRegister(wk[kw]);
+      }
+#pragma GCC unroll 40
+      for (int x = 0; x < RW + K - 1; ++x) {
+        Vec b = V::broadcast(s + x * C + c);
+        V::inRegister(b);
+#pragma GCC unroll 8
+        for (int kw = 0; kw < K; ++kw) {
+          const int pixel = x - kw;
+          if (pixel >= 0 && pixel < RW) acc[pixel][0] = V::fmadd(b, wk[kw], acc[pixel][0]);
+        }
+      }
+    }
+  }
+  storeTile<V, 1, RW, 1>(p, acc, output, outputPixelStride, firstBlock, outputRowStride);
+}
+
 using CorrelateFn = void (*)(const DirectCorrelation&, const float*, int64_t, const float*, int64_t, const int64_t*,
                              int64_t, int64_t, float*, int64_t, int64_t, int64_t, int64_t);
 
@@ -165,6 +224,40 @@ CorrelateFn correlateKernelWithStride(int nb, int width) {
     case 3: return correlateTable<V, 3, PS>(std::make_integer_sequence<int, V::kMaxTileWidth[3]>())[width - 1];
     default: return correlateTable<V, 4, PS>(std::make_integer_sequence<int, V::kMaxTileWidth[4]>())[width - 1];
   }
+}
+
+// Shared-source tiles where V enables them (V::kSharedSourceTiles) and the
+// registers hold RW accumulators, K weights and a broadcast; null otherwise.
+template <typename V, int K, int C, int RW>
+constexpr CorrelateFn sharedSourceEntry() {
+  if constexpr (V::kSharedSourceTiles && RW + K + 1 <= V::kRegisters) {
+    return &correlateSharedSourceTile<V, K, C, RW>;
+  } else {
+    return nullptr;
+  }
+}
+
+template <typename V, int K, int C, int... W>
+const CorrelateFn* sharedSourceTable(std::integer_sequence<int, W...>) {
+  static const CorrelateFn table[] = {sharedSourceEntry<V, K, C, W + 1>()...};
+  return table;
+}
+
+// For 3- and 5-wide filters over the channel counts of resnet20's stem (3)
+// and stage 1 (16) and lenet5's conv2 (6); null for other shapes.
+template <typename V>
+CorrelateFn sharedSourceKernel(int64_t kernelW, int64_t channels, int width) {
+  const auto widths = std::make_integer_sequence<int, V::kMaxTileWidth[1]>();
+  if (kernelW == 3) {
+    if (channels == 3) return sharedSourceTable<V, 3, 3>(widths)[width - 1];
+    if (channels == 6) return sharedSourceTable<V, 3, 6>(widths)[width - 1];
+    if (channels == 16) return sharedSourceTable<V, 3, 16>(widths)[width - 1];
+  } else if (kernelW == 5) {
+    if (channels == 3) return sharedSourceTable<V, 5, 3>(widths)[width - 1];
+    if (channels == 6) return sharedSourceTable<V, 5, 6>(widths)[width - 1];
+    if (channels == 16) return sharedSourceTable<V, 5, 16>(widths)[width - 1];
+  }
+  return nullptr;
 }
 
 // Compile-time pixel strides for resnet20's channel counts (16, 32, 64).
@@ -396,6 +489,9 @@ void directCorrelateTasks(const DirectCorrelation& p, int64_t firstTask, int64_t
   const int64_t sourceRowStride = p.strideH * p.sourceW * C;
   const bool wholeRows = p.phaseW == 1 && p.dilationW == 1;
   const int64_t runLength = wholeRows ? p.kernelW * C : C;
+  // Shared-source tiles need dense stride-1 rows (source pixels C floats
+  // apart) and one block of channels (nb = 1); see sharedSourceKernel.
+  const bool sharedSource = wholeRows && !compact && p.strideW == 1;
   int64_t taps[2 * kMaxDirectTaps];
   const int64_t tileRows = p.tileRows > 1 ? p.tileRows : 1;
   const int64_t rowTileCount = (p.outH + tileRows - 1) / tileRows;
@@ -459,8 +555,10 @@ void directCorrelateTasks(const DirectCorrelation& p, int64_t firstTask, int64_t
         const float* weights = p.packedWeights + firstBlock * blockStride;
         for (int64_t tile = 0, first = 0, width = 0; tile < columns.tiles.tiles; first += width, ++tile) {
           width = columns.tiles.widthAt(tile);
-          const CorrelateFn kernel = rows == 2 ? correlatePairKernel<V>(nb, static_cast<int>(width))
-                                               : correlateKernel<V>(nb, static_cast<int>(width), sourcePixelStride);
+          CorrelateFn kernel = nullptr;
+          if (rows == 2) kernel = correlatePairKernel<V>(nb, static_cast<int>(width));
+          else if (sharedSource && nb == 1) kernel = sharedSourceKernel<V>(p.kernelW, C, static_cast<int>(width));
+          if (kernel == nullptr) kernel = correlateKernel<V>(nb, static_cast<int>(width), sourcePixelStride);
           kernel(p, sourceRow + first * sourcePixelStride, sourcePixelStride, weights, blockStride, taps, tapCount,
                  runLength, outputRow + phase * pixelStride + first * outputPixelStride, outputPixelStride,
                  firstBlock, sourceRowStride, rowStride);

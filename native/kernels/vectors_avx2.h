@@ -28,6 +28,9 @@ struct Avx2Vectors {
   // tile (rows) per NB blocks: NB * width + NB + 1 <= 16.
   static constexpr int kMaxTileWidth[5] = {0, 12, 6, 4, 2};
   static constexpr int kMaxTileRows[5] = {0, 12, 6, 4, 2};
+  // No shared-source tiles (conv2d_direct_tiles.h): one 8-lane block means
+  // at most 8 channels, which mostly take the planar path.
+  static constexpr bool kSharedSourceTiles = false;
   // Planar tiles: vectors of 8 columns in the driver's two 16-column vectors.
   static constexpr int kMaxUnits = 4;
   static Vec zero() { return _mm256_setzero_ps(); }

@@ -27,6 +27,9 @@ struct Avx512Vectors {
   // NB * width + NB + 1 <= 32, and filter-gradient tile (rows).
   static constexpr int kMaxTileWidth[5] = {0, 28, 14, 8, 6};
   static constexpr int kMaxTileRows[5] = {0, 24, 12, 8, 6};
+  // Shared-source tiles for one block of channels (conv2d_direct_tiles.h):
+  // with 16 lanes a 16-channel layer is one block, and broadcasts bound it.
+  static constexpr bool kSharedSourceTiles = true;
   // Planar tiles: the driver's two 16-column vectors.
   static constexpr int kMaxUnits = 2;
   static Vec zero() { return _mm512_setzero_ps(); }

@@ -21,6 +21,7 @@
 
 #include "../runtime/cpu_features.h"
 #include "../runtime/thread_pool.h"
+#include "../runtime/work_dealer.h"
 #include "conv2d_direct.h"
 #include "conv2d_paths.h"
 
@@ -456,9 +457,10 @@ bool planarSlotsFit(const PlanarCopy& copy, int64_t batch, int64_t regionFloats)
 // The slot is zeroed once; per image only the rows that hold data are
 // rewritten, the padding rows stay zero. Every image gets the same tiles
 // whatever the thread count, and whichever thread computes it: the threads
-// take the images one at a time as they get to them (a shared counter), so
-// one that runs slower (another guest on the core, an interrupt) does
-// fewer instead of holding up the job's end.
+// take the images one at a time from a WorkDealer (each its own share
+// first, then the others' leftovers), so one that runs slower (another
+// guest on the core, an interrupt) does fewer instead of holding up the
+// job's end.
 void correlatePlanarPerImage(PlanarCorrelation work, int64_t batch, const PlanarSourceImages& images,
                              int64_t outputImageFloats, float* slots) {
   planPlanarTiles(work);
@@ -470,8 +472,9 @@ void correlatePlanarPerImage(PlanarCorrelation work, int64_t batch, const Planar
   const int64_t endRow = std::min(geometry.dstH, geometry.rowOffset + geometry.H);
   const int64_t tiles = work.rowTiles * work.columnGroups;
   float* const output = work.output;
-  std::atomic<int64_t> nextImage{0};
-  parallelTasks(static_cast<int>(std::min<int64_t>(numThreads(), batch)), [&](int task, int) {
+  const int threads = static_cast<int>(std::min<int64_t>(numThreads(), batch));
+  WorkDealer dealer(batch, threads);
+  parallelTasks(threads, [&](int task, int) {
     float* slot = slots + task * slotFloats;
     std::memset(slot, 0, static_cast<size_t>(slotFloats) * sizeof(float));
     PlanarCopy copy = geometry;
@@ -479,10 +482,10 @@ void correlatePlanarPerImage(PlanarCorrelation work, int64_t batch, const Planar
     copy.bordersZero = 1;  // zeroed above, and only the image's pixels are rewritten
     PlanarCorrelation one = work;
     one.source = slot;
-    for (int64_t img = nextImage.fetch_add(1); img < batch;) {
+    for (int64_t img = dealer.next(task); img < batch;) {
       // The image after this one is taken now, so that its input can be
       // prefetched while this one is computed.
-      const int64_t upcoming = nextImage.fetch_add(1);
+      const int64_t upcoming = dealer.next(task);
       copy.src = images.src + img * images.imageFloats;
       if (firstRow < endRow) set.toPlanar(copy, firstRow, endRow);
       one.output = output + img * outputImageFloats;
@@ -705,7 +708,7 @@ void runCorrelation(DirectCorrelation& work) {
 bool takesWholeImages(int64_t batch) { return batch >= 2 * static_cast<int64_t>(numThreads()); }
 
 // The whole batch in one parallel pass: each thread takes whole images from
-// a shared counter (with few images: a fixed contiguous range of (image,
+// a WorkDealer (with few images: a fixed contiguous range of (image,
 // row tile, channel group) tasks) and prepares the source of each image it
 // touches (padding, stride spreading or the compact gradient) into its own
 // slot of the workspace just before use, while it is hot in L2, instead of a
@@ -736,17 +739,17 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
                           (work.phaseH * work.phaseW);
   const int64_t rowsPerCall = std::max<int64_t>(1, std::min(work.outH, kMinCallMacs / std::max<int64_t>(1, rowMacs)));
   const int64_t callTasks = rowsPerCall * work.groups;
-  // One image at a time from a shared counter where there are enough
+  // One image at a time from a WorkDealer where there are enough
   // images (see correlatePlanarPerImage): a thread that runs slower does
   // fewer instead of holding up the job's end.
   if (takesWholeImages(batch)) {
-    std::atomic<int64_t> nextImage{0};
+    WorkDealer dealer(batch, threads);
     parallelTasks(threads, [&](int task, int) {
       float* slot = slots + task * slotFloats;
       DirectCorrelation one = work;
       one.images = 1;
-      for (int64_t img = nextImage.fetch_add(1); img < batch;) {
-        const int64_t upcoming = nextImage.fetch_add(1);  // taken now, so its data can be prefetched
+      for (int64_t img = dealer.next(task); img < batch;) {
+        const int64_t upcoming = dealer.next(task);  // taken now, so its data can be prefetched
         one.source = prepare(img, slot);
         one.output = output + img * outputImageFloats;
         if (upcoming >= batch) {
@@ -1095,7 +1098,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
       imagePairFloats >= kMinOneThreadPerImageFloats || (threads > 1 && tasks < kMinPassTasksPerThread * threads);
   // The batch is cut into a fixed number of runs of images, each summed
   // into its own partial filter gradient (the first into gradFilter
-  // itself), and the threads take the runs from a shared counter: a thread
+  // itself), and the threads take the runs from a WorkDealer: a thread
   // that runs slower does fewer runs instead of holding up the job's end.
   // The partials are added in run order, so the result depends on the
   // number of runs (set by the thread count), not on who computed which.
@@ -1131,12 +1134,12 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
     // Run r > 0 sums into partials + (r - 1) * partialFloats: its filter
     // gradient, then its bias gradient.
     float* const partials = source + threads * slotFloats;
-    std::atomic<int64_t> nextRun{0};
+    WorkDealer dealer(runs, static_cast<int>(threads));
     parallelTasks(static_cast<int>(threads), [&](int task, int) {
       float* slot = source + task * slotFloats;
       DirectFilterGradient one = work;
       one.images = 1;
-      for (int64_t run = nextRun.fetch_add(1); run < runs;) {
+      for (int64_t run = dealer.next(task); run < runs;) {
         one.gradFilter = run == 0 ? gradFilter : partials + (run - 1) * partialFloats;
         float* const biasSums = gradBias == nullptr || run == 0 ? gradBias : one.gradFilter + filterFloats;
         const int64_t first = s.batch * run / runs, last = s.batch * (run + 1) / runs;
@@ -1152,7 +1155,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
             one.source = slot;
           }
           one.gradOutput = gradOutput + img * gradFloats;
-          if (img + 1 == last) upcoming = nextRun.fetch_add(1);
+          if (img + 1 == last) upcoming = dealer.next(task);
           const int64_t nextImg = img + 1 < last ? img + 1 : (upcoming < runs ? s.batch * upcoming / runs : -1);
           for (int64_t band = 0; band < bands.count; ++band) {
             one.rowBegin = band * bands.rows;

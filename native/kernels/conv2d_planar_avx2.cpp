@@ -89,6 +89,33 @@ void rowToPlanarInside(const float* in, int64_t C, int64_t first, int64_t last, 
   }
 }
 
+// The same for fewer than 8 channels (lenet5 conv1's 6-channel gradient):
+// a pixel's 8-float load takes the next pixel's first channels too, which
+// are not stored, up to pixel wideLast; the pixels after it load only
+// their own C floats, so nothing past the row is read.
+void rowToPlanarInsideNarrow(const float* in, int64_t C, int64_t first, int64_t last, int64_t wideLast, float* out,
+                             int64_t dstW) {
+  const __m256i mask = laneMask(C);
+  for (int64_t w = first; w < last; w += kLanes) {
+    const int64_t n = last - w < kLanes ? last - w : kLanes;
+    __m256 v[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k) {
+      const float* at = in + (w + k) * C;
+      if (k >= n) v[k] = _mm256_setzero_ps();
+      else v[k] = w + k <= wideLast ? _mm256_loadu_ps(at) : _mm256_maskload_ps(at, mask);
+    }
+    transpose8x8(v);
+    float* to = out + w;
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k) {
+      if (k >= C) break;
+      if (n == kLanes) _mm256_storeu_ps(to + k * dstW, v[k]);
+      else storeFirst(to + k * dstW, v[k], n);
+    }
+  }
+}
+
 }  // namespace
 
 void conv2dToPlanarAvx2(const PlanarCopy& p, int64_t firstTask, int64_t endTask) {
@@ -116,6 +143,10 @@ void conv2dToPlanarAvx2(const PlanarCopy& p, int64_t firstTask, int64_t endTask)
     const float* in = p.src + (img * p.H + h) * W * C;
     if (p.bordersZero && C % kLanes == 0) {
       rowToPlanarInside(in, C, first, last, out + offset, dstW);
+      continue;
+    }
+    if (p.bordersZero && C > 1 && C < kLanes) {
+      rowToPlanarInsideNarrow(in, C, first, last, tailWideLast, out + offset, dstW);
       continue;
     }
     if (C == 1) {

@@ -38,27 +38,36 @@ const GemmMicrokernel& gemmMicrokernelFor(Isa isa) {
 
 namespace {
 
-// L2 per core of the machine this was tuned on; blocking only needs it
-// roughly right on other CPUs.
-constexpr int64_t kL2Bytes = 2 * 1024 * 1024;
+// Columns of B per packed block (NC): 1 MiB of B at KC 256, half the L2 of
+// the Xeon this was first tuned on.
+constexpr int64_t kBlockColumns = 1024;
 // Problems with fewer multiply-adds than this run on one thread: waking the
 // pool costs more than the work.
 constexpr int64_t kMinParallelWork = 80 * 80 * 80;
 
 }  // namespace
 
-// The A micro-panel (MR x KC: 12 KiB for 12 x 256, a quarter of a 48 KiB
-// L1d) stays in L1 while the jr loop streams B
-// micro-panels past it from the packed B block (KC x NC), which gets half of
-// L2; the packed A block (MC x KC) lives in L2/L3 and only needs to be big
-// enough to amortise packing B. Measured on the AVX-512 12x32 kernel (1 core,
-// n = 512..2048): KC 256, NC 1024 and MC around 480 were best; MC from 240 to
-// 2040 is within noise, while NC 2048 (a B block of 2 MiB) loses 10-15%.
+// The A micro-panel (MR x KC) is reused across the jr loop while B
+// micro-panels stream past it from the packed B block (KC x NC); the packed A
+// block (MC x KC) lives in L2/L3 and only needs to be big enough to amortise
+// packing B. Each pass over K reads and writes the C block once more, so a
+// deeper KC saves passes over C, as long as the caches keep streaming A and B
+// panels at the kernel's rate. Measured (n = 512..2048, interleaved runs):
+//  - the Xeon (first session, 1 core): KC 256, NC 1024, MC about 480 best;
+//    NC 2048 (a 2 MiB B block) lost 10-15%.
+//  - the Zen 5 (tenth session), AVX-512: KC 1024 beat 256 by 3-9% on 1 and
+//    2 cores at n = 1024..2048 and by 1-3% at 512, even though its 48 KiB A
+//    panel then fills L1 (KC 512 sat in between); AVX2 on the same cores was
+//    within 1% either way, so only AMD's AVX-512 path goes deeper.
 GemmBlocking gemmBlockingFor(const GemmMicrokernel& kernel) {
   GemmBlocking blocking;
-  blocking.kc = 256;
-  const int64_t nc = (kL2Bytes / 2) / (blocking.kc * static_cast<int64_t>(sizeof(float)));
-  blocking.nc = std::max<int64_t>(kernel.nr, nc / kernel.nr * kernel.nr);
+#if defined(__x86_64__)
+  const bool deepPasses = &kernel == &kGemmMicrokernelAvx512 && cpuIsAmd();
+#else
+  const bool deepPasses = false;
+#endif
+  blocking.kc = deepPasses ? 1024 : 256;
+  blocking.nc = std::max<int64_t>(kernel.nr, kBlockColumns / kernel.nr * kernel.nr);
   blocking.mc = std::max<int64_t>(kernel.mr, 480 / kernel.mr * kernel.mr);
   return blocking;
 }
@@ -99,22 +108,33 @@ void mergeTile(const float* tile, int64_t tileStride, int64_t rows, int64_t colu
   }
 }
 
-// Rows x KC of packed A a block may keep for all of its column blocks (4 MiB):
-// with more columns than NC, packing A once per K step instead of once per
-// column block saves a transposing pass over A for every extra column block.
-constexpr int64_t kMaxPackedARows = 4096;
+// Packed A a block may keep for all of its column blocks (rows x KC floats,
+// 8 MiB): with more columns than NC, packing A once per K step instead of
+// once per column block saves a transposing pass over A for every extra
+// column block.
+constexpr int64_t kMaxPackedAFloats = 2048 * 1024;
+
+// Steps of K per pass: K split into the fewest passes of at most kcMax
+// steps, all about the same depth, so no pass is a short tail whose C
+// load and store cost more than its arithmetic (K = 600 runs as 300 + 300,
+// not 512 + 88). It depends on K alone, so results stay independent of
+// the thread count.
+int64_t depthPerPass(int64_t K, int64_t kcMax) {
+  const int64_t passes = (K + kcMax - 1) / kcMax;
+  return (K + passes - 1) / passes;
+}
 
 void computeBlock(const Problem& p, const GemmMicrokernel& kernel, const GemmBlocking& blocking, int64_t rowBegin,
                   int64_t rowEnd, int64_t columnBegin, int64_t columnEnd) {
   const int64_t mr = kernel.mr;
   const int64_t nr = kernel.nr;
-  const int64_t kcMax = std::min(blocking.kc, p.K);
+  const int64_t depth = depthPerPass(p.K, blocking.kc);
   const int64_t ncMax = std::min(blocking.nc, columnEnd - columnBegin);
   const int64_t rows = rowEnd - rowBegin;
-  const bool packAOnce = columnEnd - columnBegin > blocking.nc && rows <= kMaxPackedARows;
+  const bool packAOnce = columnEnd - columnBegin > blocking.nc && rows * depth <= kMaxPackedAFloats;
   const int64_t packedRows = packAOnce ? rows : std::min(blocking.mc, rows);
-  packedBBuffer.reserve(static_cast<size_t>((ncMax + nr - 1) / nr * nr * kcMax));
-  packedABuffer.reserve(static_cast<size_t>((packedRows + mr - 1) / mr * mr * kcMax));
+  packedBBuffer.reserve(static_cast<size_t>((ncMax + nr - 1) / nr * nr * depth));
+  packedABuffer.reserve(static_cast<size_t>((packedRows + mr - 1) / mr * mr * depth));
   float* packedB = packedBBuffer.data();
   float* packedA = packedABuffer.data();
   alignas(64) float tile[kGemmMaxTileFloats];
@@ -147,8 +167,8 @@ void computeBlock(const Problem& p, const GemmMicrokernel& kernel, const GemmBlo
   // order (K steps ascending, the same tiles), so results do not depend on
   // which one runs. Later K steps add to what the first one stored.
   if (packAOnce) {
-    for (int64_t pc = 0; pc < p.K; pc += blocking.kc) {
-      const int64_t kc = std::min(blocking.kc, p.K - pc);
+    for (int64_t pc = 0; pc < p.K; pc += depth) {
+      const int64_t kc = std::min(depth, p.K - pc);
       const float beta = pc == 0 ? p.beta : 1.0f;
       kernel.packA(p.transA, p.a(rowBegin, pc), p.lda, rows, kc, packedA);
       for (int64_t jc = columnBegin; jc < columnEnd; jc += blocking.nc) {
@@ -164,8 +184,8 @@ void computeBlock(const Problem& p, const GemmMicrokernel& kernel, const GemmBlo
   }
   for (int64_t jc = columnBegin; jc < columnEnd; jc += blocking.nc) {
     const int64_t nc = std::min(blocking.nc, columnEnd - jc);
-    for (int64_t pc = 0; pc < p.K; pc += blocking.kc) {
-      const int64_t kc = std::min(blocking.kc, p.K - pc);
+    for (int64_t pc = 0; pc < p.K; pc += depth) {
+      const int64_t kc = std::min(depth, p.K - pc);
       const float beta = pc == 0 ? p.beta : 1.0f;
       kernel.packB(p.transB, p.b(pc, jc), p.ldb, nc, kc, packedB);
       for (int64_t ic = rowBegin; ic < rowEnd; ic += blocking.mc) {

@@ -64,6 +64,20 @@ std::atomic<int>& activeSlot() {
 
 }  // namespace
 
+bool cpuIsAmd() {
+#ifdef KILN_X86
+  static const bool amd = [] {
+    unsigned int eax, ebx, ecx, edx;
+    if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
+    // "AuthenticAMD", spread over EBX, EDX, ECX.
+    return ebx == 0x68747541u && edx == 0x69746e65u && ecx == 0x444d4163u;
+  }();
+  return amd;
+#else
+  return false;
+#endif
+}
+
 const char* isaName(Isa isa) {
   switch (isa) {
     case Isa::Avx512: return "avx512";

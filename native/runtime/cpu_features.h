@@ -24,4 +24,8 @@ Isa activeIsa();
 // Selects an ISA; fails (returns false) when the CPU does not support it.
 bool setActiveIsa(Isa isa);
 
+// Whether CPUID names AMD as the vendor: cache blocking measured best on one
+// vendor's cores is not always best on the other's.
+bool cpuIsAmd();
+
 }  // namespace kiln

@@ -2,7 +2,7 @@
 // loaded in this one process and called in alternation, round after round:
 //
 //   node dist/scripts/ab-gemm.js --old=a.node --new=b.node [--sizes=512,1024,2048]
-//        [--threads=2] [--rounds=40] [--isa=avx512]
+//        [--threads=2] [--rounds=16] [--isa=avx2]   (defaults shown)
 //
 // GEMM blocking changes move the figure by 1-10%, less than this guest's
 // drift between whole benchmark runs; alternating the builds call by call

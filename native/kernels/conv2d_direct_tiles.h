@@ -138,6 +138,40 @@ template <int RW, int RH, int PS>
   }
 }
 
+// What one kernel call computes: `rows` row tiles (RH output rows each,
+// stepping RH * sourceRowStride / RH * outputRowStride) of `tiles` tiles
+// each (RW pixels side by side, stepping RW * sourcePixelStride / RW *
+// outputPixelStride), all with the same taps. One call per run instead of
+// one per tile: with short reductions (a 1x1 layer over 16 channels, 128
+// FMA cycles a tile) the call, the kernel lookup and the tap list of every
+// row took ~20% of the layer.
+struct TileRun {
+  const float* source;
+  int64_t sourcePixelStride;
+  const float* weights;
+  int64_t blockStride;
+  const int64_t* taps;
+  int64_t tapCount, runLength;
+  float* output;
+  int64_t outputPixelStride, firstBlock, sourceRowStride, outputRowStride;
+  int64_t tiles, rows;
+};
+
+// Calls tile(source, output) for every tile of the run, in row order.
+template <int RW, int RH, typename Tile>
+[[gnu::always_inline]] inline void forEachTile(const TileRun& run, int64_t sourcePixelStride, const Tile& tile) {
+  const int64_t tiles = run.tiles, rows = run.rows;
+  const int64_t sourceTileStep = RW * sourcePixelStride, outputTileStep = RW * run.outputPixelStride;
+  const int64_t sourceRowStep = RH * run.sourceRowStride, outputRowStep = RH * run.outputRowStride;
+  const float* sourceRow = run.source;
+  float* outputRow = run.output;
+  for (int64_t r = 0; r < rows; ++r, sourceRow += sourceRowStep, outputRow += outputRowStep) {
+    const float* source = sourceRow;
+    float* output = outputRow;
+    for (int64_t t = 0; t < tiles; ++t, source += sourceTileStep, output += outputTileStep) tile(source, output);
+  }
+}
+
 // RH output rows of RW pixels each (RH > 1 only for narrow outputs, where one
 // row alone would reuse each weight vector for too few pixels). PS is the
 // source pixel stride in floats when known at compile time (0: runtime): with
@@ -146,36 +180,44 @@ template <int RW, int RH, int PS>
 // port (~35% slower on resnet20's 16-channel layers); with a constant one
 // every broadcast is a fixed displacement from one pointer.
 template <typename V, int NB, int RW, int RH, int PS = 0>
-void correlateTile(const DirectCorrelation& p, const float* source, int64_t sourcePixelStride, const float* weights,
-                   int64_t blockStride, const int64_t* taps, int64_t tapCount, int64_t runLength, float* output,
-                   int64_t outputPixelStride, int64_t firstBlock, int64_t sourceRowStride, int64_t outputRowStride) {
+void correlateTile(const DirectCorrelation& p, const TileRun& run) {
   constexpr int P = RW * RH;
-  prefetchTileOutput<V, NB, RW, RH>(p, output, outputPixelStride, firstBlock, outputRowStride);
-  prefetchNextRowSource<RW, RH, PS>(source, sourcePixelStride, taps, tapCount, runLength, sourceRowStride);
   using Vec = typename V::Vec;
-  Vec acc[P][NB];
+  // Locals: read through `run` the compiler would reload them after every
+  // store to the output.
+  const int64_t sourcePixelStride = PS != 0 ? PS : run.sourcePixelStride;
+  const float* const weights = run.weights;
+  const int64_t blockStride = run.blockStride, tapCount = run.tapCount, runLength = run.runLength;
+  const int64_t* const taps = run.taps;
+  const int64_t outputPixelStride = run.outputPixelStride, firstBlock = run.firstBlock;
+  const int64_t sourceRowStride = run.sourceRowStride, outputRowStride = run.outputRowStride;
+  forEachTile<RW, RH>(run, sourcePixelStride, [&](const float* source, float* output) __attribute__((always_inline)) {
+    prefetchTileOutput<V, NB, RW, RH>(p, output, outputPixelStride, firstBlock, outputRowStride);
+    prefetchNextRowSource<RW, RH, PS>(source, sourcePixelStride, taps, tapCount, runLength, sourceRowStride);
+    Vec acc[P][NB];
 #pragma GCC unroll 32
-  for (int i = 0; i < P; ++i) {
+    for (int i = 0; i < P; ++i) {
 #pragma GCC unroll 4
-    for (int j = 0; j < NB; ++j) acc[i][j] = V::zero();
-  }
-  for (int64_t t = 0; t < tapCount; ++t) {
-    const float* s = source + taps[2 * t];
-    const float* w = weights + taps[2 * t + 1];
-    for (int64_t c = 0; c < runLength; ++c) {
-      Vec wv[NB];
+      for (int j = 0; j < NB; ++j) acc[i][j] = V::zero();
+    }
+    for (int64_t t = 0; t < tapCount; ++t) {
+      const float* s = source + taps[2 * t];
+      const float* w = weights + taps[2 * t + 1];
+      for (int64_t c = 0; c < runLength; ++c) {
+        Vec wv[NB];
 #pragma GCC unroll 4
-      for (int j = 0; j < NB; ++j) wv[j] = V::load(w + j * blockStride + c * V::kLanes);
+        for (int j = 0; j < NB; ++j) wv[j] = V::load(w + j * blockStride + c * V::kLanes);
 #pragma GCC unroll 32
-      for (int i = 0; i < P; ++i) {
-        const int64_t pixel = PS != 0 ? (i % RW) * PS : (i % RW) * sourcePixelStride;
-        const Vec x = V::broadcast(s + (i / RW) * sourceRowStride + pixel + c);
+        for (int i = 0; i < P; ++i) {
+          const int64_t pixel = (i % RW) * sourcePixelStride;
+          const Vec x = V::broadcast(s + (i / RW) * sourceRowStride + pixel + c);
 #pragma GCC unroll 4
-        for (int j = 0; j < NB; ++j) acc[i][j] = V::fmadd(x, wv[j], acc[i][j]);
+          for (int j = 0; j < NB; ++j) acc[i][j] = V::fmadd(x, wv[j], acc[i][j]);
+        }
       }
     }
-  }
-  storeTile<V, NB, RW, RH>(p, acc, output, outputPixelStride, firstBlock, outputRowStride);
+    storeTile<V, NB, RW, RH>(p, acc, output, outputPixelStride, firstBlock, outputRowStride);
+  });
 }
 
 // Shared-source tiles: one block of channels (NB = 1) over dense rows
@@ -187,41 +229,45 @@ void correlateTile(const DirectCorrelation& p, const float* source, int64_t sour
 // belongs to: per channel, K weight loads and RW + K - 1 broadcasts feed
 // K * RW FMAs. Same sums as correlateTile, added in another order.
 template <typename V, int K, int C, int RW>
-void correlateSharedSourceTile(const DirectCorrelation& p, const float* source, int64_t, const float* weights,
-                               int64_t, const int64_t* taps, int64_t tapCount, int64_t, float* output,
-                               int64_t outputPixelStride, int64_t firstBlock, int64_t, int64_t outputRowStride) {
-  prefetchTileOutput<V, 1, RW, 1>(p, output, outputPixelStride, firstBlock, outputRowStride);
+void correlateSharedSourceTile(const DirectCorrelation& p, const TileRun& run) {
   using Vec = typename V::Vec;
-  Vec acc[RW][1];
+  const float* const weights = run.weights;
+  const int64_t tapCount = run.tapCount;
+  const int64_t* const taps = run.taps;
+  const int64_t outputPixelStride = run.outputPixelStride, firstBlock = run.firstBlock;
+  const int64_t outputRowStride = run.outputRowStride;
+  forEachTile<RW, 1>(run, C, [&](const float* source, float* output) __attribute__((always_inline)) {
+    prefetchTileOutput<V, 1, RW, 1>(p, output, outputPixelStride, firstBlock, outputRowStride);
+    Vec acc[RW][1];
 #pragma GCC unroll 32
-  for (int i = 0; i < RW; ++i) acc[i][0] = V::zero();
-  for (int64_t t = 0; t < tapCount; ++t) {
-    const float* s = source + taps[2 * t];
-    const float* w = weights + taps[2 * t + 1];
-    for (int c = 0; c < C; ++c) {
-      Vec wk[K];
-#pragma GCC unroll 8
-      for (int kw = 0; kw < K; ++kw) {
-        wk[kw] = V::load(w + (kw * C + c) * V::kLanes);
-        V::inRegister(wk[kw]);
-      }
-#pragma GCC unroll 40
-      for (int x = 0; x < RW + K - 1; ++x) {
-        Vec b = V::broadcast(s + x * C + c);
-        V::inRegister(b);
+    for (int i = 0; i < RW; ++i) acc[i][0] = V::zero();
+    for (int64_t t = 0; t < tapCount; ++t) {
+      const float* s = source + taps[2 * t];
+      const float* w = weights + taps[2 * t + 1];
+      for (int c = 0; c < C; ++c) {
+        Vec wk[K];
 #pragma GCC unroll 8
         for (int kw = 0; kw < K; ++kw) {
-          const int pixel = x - kw;
-          if (pixel >= 0 && pixel < RW) acc[pixel][0] = V::fmadd(b, wk[kw], acc[pixel][0]);
+          wk[kw] = V::load(w + (kw * C + c) * V::kLanes);
+          V::inRegister(wk[kw]);
+        }
+#pragma GCC unroll 40
+        for (int x = 0; x < RW + K - 1; ++x) {
+          Vec b = V::broadcast(s + x * C + c);
+          V::inRegister(b);
+#pragma GCC unroll 8
+          for (int kw = 0; kw < K; ++kw) {
+            const int pixel = x - kw;
+            if (pixel >= 0 && pixel < RW) acc[pixel][0] = V::fmadd(b, wk[kw], acc[pixel][0]);
+          }
         }
       }
     }
-  }
-  storeTile<V, 1, RW, 1>(p, acc, output, outputPixelStride, firstBlock, outputRowStride);
+    storeTile<V, 1, RW, 1>(p, acc, output, outputPixelStride, firstBlock, outputRowStride);
+  });
 }
 
-using CorrelateFn = void (*)(const DirectCorrelation&, const float*, int64_t, const float*, int64_t, const int64_t*,
-                             int64_t, int64_t, float*, int64_t, int64_t, int64_t, int64_t);
+using CorrelateFn = void (*)(const DirectCorrelation&, const TileRun&);
 
 template <typename V, int NB, int PS, int... W>
 const CorrelateFn* correlateTable(std::integer_sequence<int, W...>) {
@@ -451,6 +497,17 @@ bool readsOnlyZeroRows(const DirectCorrelation& p, int64_t oh, int64_t rows, int
   return last < p.liveRowBegin || first >= p.liveRowEnd;
 }
 
+// Whether output rows [a, a + rows) and [b, b + rows) skip the same filter
+// rows (readsOnlyZeroRows), so that with phaseH = 1 and a dense source
+// their taps differ only by the row offset.
+bool sameTapRows(const DirectCorrelation& p, int64_t a, int64_t b, int64_t rows) {
+  if (p.liveRowEnd <= 0) return true;
+  for (int64_t kh = 0; kh < p.kernelH; ++kh) {
+    if (readsOnlyZeroRows(p, a, rows, kh) != readsOnlyZeroRows(p, b, rows, kh)) return false;
+  }
+  return true;
+}
+
 // Tile widths along a row: the driver's width, except that a tail of fewer
 // than 4 pixels (too few accumulators to cover the FMA latency, so it costs
 // nearly as much as a full tile) is merged with the tile before it and the
@@ -531,16 +588,30 @@ void directCorrelateTasks(const DirectCorrelation& p, int64_t firstTask, int64_t
     cached[phase] = phaseColumns(p, phase);
   }
   const int64_t dilationResidueH = p.dilationH % p.phaseH;
+  // Row tiles can share kernel calls where their taps differ only by the
+  // row offset: no phases along the height, a spread or padded source.
+  const bool batchesRows = p.phaseH == 1 && !compact;
   // Tasks run a row tile at a time: its taps depend on the row, not on the
   // channel group, so they are listed once for all the row's groups in
   // [firstTask, endTask).
   for (int64_t task = firstTask; task < endTask;) {
     const int64_t row = task / p.groups, firstGroup = task % p.groups;
     const int64_t endGroup = endTask - row * p.groups < p.groups ? endTask - row * p.groups : p.groups;
-    task = row * p.groups + endGroup;
     const int64_t img = row / rowTileCount, rowTile = row % rowTileCount;
     const int64_t oh = rowTile * tileRows;
     const int64_t rows = p.outH - oh < tileRows ? p.outH - oh : tileRows;
+    // The row tiles after this one in [firstTask, endTask) that go with it
+    // into the same kernel calls: whole (every channel group, as many rows)
+    // and with the same taps.
+    int64_t runRows = 1;
+    if (batchesRows && firstGroup == 0 && endGroup == p.groups) {
+      while (rowTile + runRows < rowTileCount && (row + runRows + 1) * p.groups <= endTask &&
+             (rowTile + runRows + 1) * tileRows <= p.outH &&
+             sameTapRows(p, oh, oh + runRows * tileRows, rows)) {
+        ++runRows;
+      }
+    }
+    task = runRows > 1 ? (row + runRows) * p.groups : row * p.groups + endGroup;
     const float* sourceRow = p.source + (img * p.sourceH + (compact ? 0 : oh * p.strideH)) * p.sourceW * C;
     float* outputRow = p.output + img * imageStride + oh * rowStride;
     for (int64_t phase = 0; phase < p.phaseW && phase < p.outW; ++phase) {
@@ -579,15 +650,34 @@ void directCorrelateTasks(const DirectCorrelation& p, int64_t firstTask, int64_t
         const int64_t firstBlock = group * p.blocksPerGroup;
         const int nb = static_cast<int>(blocks - firstBlock < p.blocksPerGroup ? blocks - firstBlock : p.blocksPerGroup);
         const float* weights = p.packedWeights + firstBlock * blockStride;
-        for (int64_t tile = 0, first = 0, width = 0; tile < columns.tiles.tiles; first += width, ++tile) {
-          width = columns.tiles.widthAt(tile);
+        TileRun run{};
+        run.sourcePixelStride = sourcePixelStride;
+        run.weights = weights;
+        run.blockStride = blockStride;
+        run.taps = taps;
+        run.tapCount = tapCount;
+        run.runLength = runLength;
+        run.outputPixelStride = outputPixelStride;
+        run.firstBlock = firstBlock;
+        run.sourceRowStride = sourceRowStride;
+        run.outputRowStride = rowStride;
+        run.rows = runRows;
+        // One call per stretch of equally wide tiles (all but the last two
+        // of a row are, see RowTiles).
+        for (int64_t tile = 0, first = 0; tile < columns.tiles.tiles;) {
+          const int64_t width = columns.tiles.widthAt(tile);
+          int64_t count = 1;
+          while (tile + count < columns.tiles.tiles && columns.tiles.widthAt(tile + count) == width) ++count;
           CorrelateFn kernel = nullptr;
           if (rows == 2) kernel = correlatePairKernel<V>(nb, static_cast<int>(width));
           else if (sharedSource && nb == 1) kernel = sharedSourceKernel<V>(p.kernelW, C, static_cast<int>(width));
           if (kernel == nullptr) kernel = correlateKernel<V>(nb, static_cast<int>(width), sourcePixelStride);
-          kernel(p, sourceRow + first * sourcePixelStride, sourcePixelStride, weights, blockStride, taps, tapCount,
-                 runLength, outputRow + phase * pixelStride + first * outputPixelStride, outputPixelStride,
-                 firstBlock, sourceRowStride, rowStride);
+          run.source = sourceRow + first * sourcePixelStride;
+          run.output = outputRow + phase * pixelStride + first * outputPixelStride;
+          run.tiles = count;
+          kernel(p, run);
+          first += width * count;
+          tile += count;
         }
       }
     }

@@ -32,8 +32,13 @@ constexpr int64_t kSourceChunkFloats = int64_t(1) << 18;  // 1 MiB of padded or 
 // Source plus gradient output that one filter-gradient pass over the tiles
 // reads (256 KiB: half of a Zen 3 L2, a quarter of a Skylake-SP one).
 constexpr int64_t kFilterGradientPassFloats = int64_t(1) << 16;
-// Multiply-adds per correlation call in the per-image paths (see correlatePerImage).
-constexpr int64_t kMinCallMacs = int64_t(1) << 16;
+// Multiply-adds per correlation call in the per-image paths (see
+// correlatePerImage). 2^18 rather than 2^16: with more rows per call the
+// kernels batch more row tiles per tile call (TileRun) and decode fewer
+// task ranges; resnet20's stride-2 3x3 backward data went from one row a
+// call to seven (1.07-1.15x), its stage 1 and the projections 1.02-1.10x
+// (alternating calls, 1 and 2 threads); 2^20 was no better.
+constexpr int64_t kMinCallMacs = int64_t(1) << 18;
 // Output floats per image above which correlation tiles prefetch their
 // output lines (DirectCorrelation::prefetchOutput): a quarter of a Zen 3 L2.
 constexpr int64_t kPrefetchOutputFloats = int64_t(1) << 15;

@@ -588,30 +588,20 @@ void directCorrelateTasks(const DirectCorrelation& p, int64_t firstTask, int64_t
     cached[phase] = phaseColumns(p, phase);
   }
   const int64_t dilationResidueH = p.dilationH % p.phaseH;
-  // Row tiles can share kernel calls where their taps differ only by the
-  // row offset: no phases along the height, a spread or padded source.
-  const bool batchesRows = p.phaseH == 1 && !compact;
-  // Tasks run a row tile at a time: its taps depend on the row, not on the
-  // channel group, so they are listed once for all the row's groups in
-  // [firstTask, endTask).
-  for (int64_t task = firstTask; task < endTask;) {
-    const int64_t row = task / p.groups, firstGroup = task % p.groups;
-    const int64_t endGroup = endTask - row * p.groups < p.groups ? endTask - row * p.groups : p.groups;
+  // Row tiles share kernel calls (TileRun) where their taps differ only by
+  // a whole number of source rows: consecutive row tiles of a spread or
+  // padded source, and every phaseH-th row of a compact one (the rows of
+  // one phase, a compact row apart).
+  const bool batchesRows = p.phaseH == 1 || compact;
+  const int64_t runRowStep = compact ? p.phaseH : 1;
+  // Computes `runRows` row tiles from `row` on (runRowStep apart, all with
+  // the taps of the first) for channel groups [firstGroup, endGroup).
+  // Their taps depend on the row, not on the channel group, so they are
+  // listed once for all the groups.
+  const auto computeRun = [&](int64_t row, int64_t runRows, int64_t firstGroup, int64_t endGroup) {
     const int64_t img = row / rowTileCount, rowTile = row % rowTileCount;
     const int64_t oh = rowTile * tileRows;
     const int64_t rows = p.outH - oh < tileRows ? p.outH - oh : tileRows;
-    // The row tiles after this one in [firstTask, endTask) that go with it
-    // into the same kernel calls: whole (every channel group, as many rows)
-    // and with the same taps.
-    int64_t runRows = 1;
-    if (batchesRows && firstGroup == 0 && endGroup == p.groups) {
-      while (rowTile + runRows < rowTileCount && (row + runRows + 1) * p.groups <= endTask &&
-             (rowTile + runRows + 1) * tileRows <= p.outH &&
-             sameTapRows(p, oh, oh + runRows * tileRows, rows)) {
-        ++runRows;
-      }
-    }
-    task = runRows > 1 ? (row + runRows) * p.groups : row * p.groups + endGroup;
     const float* sourceRow = p.source + (img * p.sourceH + (compact ? 0 : oh * p.strideH)) * p.sourceW * C;
     float* outputRow = p.output + img * imageStride + oh * rowStride;
     for (int64_t phase = 0; phase < p.phaseW && phase < p.outW; ++phase) {
@@ -660,7 +650,7 @@ void directCorrelateTasks(const DirectCorrelation& p, int64_t firstTask, int64_t
         run.outputPixelStride = outputPixelStride;
         run.firstBlock = firstBlock;
         run.sourceRowStride = sourceRowStride;
-        run.outputRowStride = rowStride;
+        run.outputRowStride = rowStride * runRowStep;
         run.rows = runRows;
         // One call per stretch of equally wide tiles (all but the last two
         // of a row are, see RowTiles).
@@ -681,6 +671,38 @@ void directCorrelateTasks(const DirectCorrelation& p, int64_t firstTask, int64_t
         }
       }
     }
+  };
+  for (int64_t task = firstTask; task < endTask;) {
+    const int64_t row = task / p.groups, firstGroup = task % p.groups;
+    const int64_t endGroup = endTask - row * p.groups < p.groups ? endTask - row * p.groups : p.groups;
+    const int64_t img = row / rowTileCount;
+    // The whole row tiles (every channel group) of this image from `row`
+    // on in [firstTask, endTask): runs of rows with the same taps.
+    const int64_t imageEnd = (img + 1) * rowTileCount, callEnd = endTask / p.groups;
+    const int64_t wholeEnd = imageEnd < callEnd ? imageEnd : callEnd;
+    if (!batchesRows || firstGroup != 0 || wholeEnd <= row + 1) {
+      computeRun(row, 1, firstGroup, endGroup);
+      task = row * p.groups + endGroup;
+      continue;
+    }
+    const auto rowsOf = [&](int64_t r) {
+      const int64_t oh = (r % rowTileCount) * tileRows;
+      return p.outH - oh < tileRows ? p.outH - oh : tileRows;
+    };
+    for (int64_t first = row; first < row + runRowStep && first < wholeEnd; ++first) {
+      for (int64_t start = first; start < wholeEnd;) {
+        const int64_t oh = (start % rowTileCount) * tileRows, rows = rowsOf(start);
+        int64_t runRows = 1;
+        for (int64_t next = start + runRowStep; next < wholeEnd && rowsOf(next) == rows &&
+                                                 sameTapRows(p, oh, (next % rowTileCount) * tileRows, rows);
+             next += runRowStep) {
+          ++runRows;
+        }
+        computeRun(start, runRows, 0, p.groups);
+        start += runRows * runRowStep;
+      }
+    }
+    task = wholeEnd * p.groups;
   }
 }
 

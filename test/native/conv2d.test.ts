@@ -211,6 +211,13 @@ const awkward: Case[] = [
   // Filters over 64K floats take the pass path: spaced source and gradient copies (outC a multiple of 64).
   { name: '6x5x64->128 k3 pad1 (spaced source and gradient copies)', batch: 3, in: [6, 5, 64], outC: 128, kernel: [3, 3], pad: [1, 1, 1, 1] },
   { name: '5x7x96->192 k3 stride 2 pad [1,0,2,1] (spaced copies, stride 2)', batch: 3, in: [5, 7, 96], outC: 192, kernel: [3, 3], stride: [2, 2], pad: [1, 0, 2, 1] },
+  // Strided 3x3 backward data with one block of gradInput channels (the
+  // compact gradient, its phases' rows batched per kernel call).
+  { name: '11x9x7->32 k3 stride 2 pad1 (compact, partial block)', batch: 3, in: [11, 9, 7], outC: 32, kernel: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },
+  { name: '32x32x16->32 k3 stride 2 pad1 (compact)', batch: 2, in: [32, 32, 16], outC: 32, kernel: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },
+  { name: '10x13x5->16 k3 stride 2 pad [1,0,2,1] (compact, 16 channels)', batch: 2, in: [10, 13, 5], outC: 16, kernel: [3, 3], stride: [2, 2], pad: [1, 0, 2, 1] },
+  { name: '9x12x3->32 k3 stride [1,2] pad1 (compact columns only)', batch: 1, in: [9, 12, 3], outC: 32, kernel: [3, 3], stride: [1, 2], pad: [1, 1, 1, 1] },
+  { name: '13x8x4->8 k3 stride [3,2] pad [2,1,1,0] (compact, three row phases)', batch: 2, in: [13, 8, 4], outC: 8, kernel: [3, 3], stride: [3, 2], pad: [2, 1, 1, 0] },
 ];
 
 const realLayers: Case[] = [

@@ -48,10 +48,10 @@ constexpr int64_t kPrefetchOutputFloats = int64_t(1) << 15;
 // the kernel files).
 constexpr DirectKernelSet kDirectKernelsAvx512{
     16, 4, {0, 28, 14, 8, 6}, {0, 24, 12, 8, 6}, conv2dDirectCorrelateAvx512, conv2dDirectFilterGradientAvx512,
-    true, true, true, true, true};
+    true, true, true, true, true, conv2dDirectSpansFilterRowsAvx512};
 constexpr DirectKernelSet kDirectKernelsAvx2{
     8, 2, {0, 12, 6, 4, 2}, {0, 12, 6, 4, 2}, conv2dDirectCorrelateAvx2, conv2dDirectFilterGradientAvx2, true, true,
-    true, true, true};
+    true, true, true, conv2dDirectSpansFilterRowsAvx2};
 
 const DirectKernelSet& kernels() { return activeIsa() == Isa::Avx512 ? kDirectKernelsAvx512 : kDirectKernelsAvx2; }
 int64_t lanes() { return kernels().lanes; }
@@ -1077,7 +1077,17 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   work.groups = ceilDiv(ceilDiv(s.outC, set.lanes), work.blocksPerGroup);
   work.tileRows = balancedTile(work.segmentLength, set.maxTileRows[work.blocksPerGroup]);
   work.tilesPerSegment = ceilDiv(work.segmentLength, work.tileRows);
-  const int64_t tasks = s.kernelH * work.segments * work.tilesPerSegment * work.groups;
+  // Whole-filter tiles where the kernel set has them (one channel block;
+  // see DirectFilterGradient::wholeFilterTiles). Their tiles read the
+  // padding as it is, so never the unpadded input (below).
+  const bool wholeFilter = work.segments == 1 && work.groups == 1 &&
+                           set.spansFilterRows(s.kernelH, work.segmentLength, work.blocksPerGroup);
+  if (wholeFilter) {
+    work.wholeFilterTiles = 1;
+    work.tileRows = s.kernelH * work.segmentLength;
+    work.tilesPerSegment = 1;
+  }
+  const int64_t tasks = wholeFilter ? work.groups : s.kernelH * work.segments * work.tilesPerSegment * work.groups;
   // Split by images: each thread takes its images one at a time (padding
   // each into its own slot, hot in L2 for every filter tile, unless the
   // kernels read the input as it is) and sums them into a partial filter
@@ -1127,7 +1137,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   // much more where a tile spans more columns than two (lenet5 conv1, one
   // input channel, a tile of 5 columns: 0.79-0.83x).
   constexpr int64_t kMinUnpaddedWidth = 16;
-  const bool readUnpadded = set.readsUnpadded && !isUnpadded(s) && outW >= kMinUnpaddedWidth &&
+  const bool readUnpadded = set.readsUnpadded && !wholeFilter && !isUnpadded(s) && outW >= kMinUnpaddedWidth &&
                             (work.segments > 1 || work.tileRows <= s.inC);
   const bool readsInput = isUnpadded(s) || readUnpadded;
   work.unpadded = readUnpadded ? 1 : 0;
@@ -1213,7 +1223,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   // 256- and 384-channel layers; their filter gradients +5-17%), behind the
   // source copy.
   int64_t pixelStride = s.inC, gradStride = s.outC, passTasks = tasks, passChunk = chunk;
-  if (set.stridesSourcePixels && !readsInput && s.inC % 32 == 0) {
+  if (set.stridesSourcePixels && !readsInput && !wholeFilter && s.inC % 32 == 0) {
     const int64_t spaced = s.inC + 16;
     const int64_t spacedImage = paddedH(s) * paddedW(s) * spaced;
     const int64_t spacedGrad = s.outC % 64 == 0 ? s.outC + 16 : s.outC;

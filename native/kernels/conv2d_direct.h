@@ -98,6 +98,13 @@ struct DirectFilterGradient {
   // outgrows L2 is summed a band of rows at a time, every tile over one
   // band before the next, instead of every tile streaming the whole image.
   int64_t rowBegin, rowEnd;
+  // Nonzero (only where the kernel set's spansFilterRows says so): each
+  // tile holds the whole filter, kernelH filter rows of segmentLength
+  // entries (segments = tilesPerSegment = 1, tileRows = kernelH *
+  // segmentLength), so each gradient vector is loaded once per pixel
+  // instead of once per filter row; tasks are the channel groups. The
+  // source is padded (not unpadded): the tiles run over every output pixel.
+  int wholeFilterTiles;
 };
 
 // Channel-planar variants for layers with few output channels (fewer than a
@@ -183,6 +190,10 @@ struct DirectKernelSet {
   bool stridesSourcePixels;
   // The filter gradient honours DirectFilterGradient::rowBegin / rowEnd.
   bool chunksRows;
+  // Whether the filter gradient has whole-filter tiles
+  // (DirectFilterGradient::wholeFilterTiles) for kernelH filter rows of
+  // segmentLength entries and nb channel blocks.
+  bool (*spansFilterRows)(int64_t kernelH, int64_t segmentLength, int64_t nb);
 };
 
 #if defined(__x86_64__)
@@ -195,6 +206,8 @@ void conv2dPlanarCorrelateAvx512(const PlanarCorrelation& work, int64_t firstTas
 void conv2dPlanarFilterGradientAvx512(const PlanarFilterGradient& work, int64_t firstTask, int64_t endTask);
 void conv2dDirectCorrelateAvx512(const DirectCorrelation& work, int64_t firstTask, int64_t endTask);
 void conv2dDirectFilterGradientAvx512(const DirectFilterGradient& work, int64_t firstTask, int64_t endTask);
+bool conv2dDirectSpansFilterRowsAvx2(int64_t kernelH, int64_t segmentLength, int64_t nb);
+bool conv2dDirectSpansFilterRowsAvx512(int64_t kernelH, int64_t segmentLength, int64_t nb);
 #endif
 
 }  // namespace kiln

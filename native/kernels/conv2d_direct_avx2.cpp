@@ -26,6 +26,10 @@ void conv2dDirectFilterGradientAvx2(const DirectFilterGradient& work, int64_t fi
   directFilterGradientTasks<Avx2Vectors>(work, firstTask, endTask);
 }
 
+bool conv2dDirectSpansFilterRowsAvx2(int64_t kernelH, int64_t segmentLength, int64_t nb) {
+  return wholeFilterKernel<Avx2Vectors>(kernelH, segmentLength, nb, true) != nullptr;
+}
+
 }  // namespace kiln
 
 #endif  // defined(__x86_64__)

@@ -25,6 +25,10 @@ void conv2dDirectFilterGradientAvx512(const DirectFilterGradient& work, int64_t 
   directFilterGradientTasks<Avx512Vectors>(work, firstTask, endTask);
 }
 
+bool conv2dDirectSpansFilterRowsAvx512(int64_t kernelH, int64_t segmentLength, int64_t nb) {
+  return wholeFilterKernel<Avx512Vectors>(kernelH, segmentLength, nb, true) != nullptr;
+}
+
 }  // namespace kiln
 
 #endif  // defined(__x86_64__)

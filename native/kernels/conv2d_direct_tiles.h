@@ -349,7 +349,9 @@ CorrelateFn correlateKernel(int nb, int width, int64_t sourcePixelStride) {
 // first entry would be in image 0 (with an unpadded source it may lie
 // outside it; only pixels in the ranges are read). accumulate: add to
 // gradFilter instead of overwriting it.
-template <typename V, int NB, int R, bool Full>
+// SL > 0: a whole-filter tile (DirectFilterGradient::wholeFilterTiles),
+// entry r at filter row r / SL, entry r % SL of that row.
+template <typename V, int NB, int R, bool Full, int SL = 0>
 void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, float* gradFilter, int64_t firstBlock,
                         int64_t ohBegin, int64_t ohEnd, int64_t owBegin, int64_t owEnd, bool accumulate) {
   // With fewer than 8 sums the FMA latency, not the two FMA ports, would
@@ -389,6 +391,19 @@ void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, flo
   const int64_t sourceW = p.unpadded ? p.liveColumnEnd - p.liveColumnBegin : p.sourceW;
   const int64_t sourceStep = p.strideW * C, sourceRowStride = p.strideH * sourceW * C;
   const int64_t dyRowStride = outW * gradStep;
+  // Floats from one filter row's source entries to the next (SL > 0).
+  const int64_t filterRowStride = p.dilationH * sourceW * C;
+  // Where entry r of the pixel at s is: with SL > 0 each filter row gets
+  // its own pointer, so every broadcast is a constant displacement from one
+  // of KH pointers (offsets per entry took a register each, and spilled).
+  constexpr int KH = SL != 0 ? R / SL : 1;
+  const auto rowPointers = [&](const float* s, const float* (&rows)[KH]) __attribute__((always_inline)) {
+#pragma GCC unroll 16
+    for (int k = 0; k < KH; ++k) rows[k] = s + k * filterRowStride;
+  };
+  const auto at = [&](const float* const (&rows)[KH], int r) __attribute__((always_inline)) -> const float* {
+    return SL != 0 ? rows[r / (SL != 0 ? SL : 1)] + r % (SL != 0 ? SL : 1) : rows[0] + r;
+  };
   for (int64_t img = 0; img < p.images && ohBegin < ohEnd && owBegin < owEnd; ++img) {
     const float* sourceRow =
         p.source + (img * sourceH * sourceW * C + sourceOffset + ohBegin * sourceRowStride + owBegin * sourceStep);
@@ -408,9 +423,13 @@ void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, flo
             h[j] = Full ? V::loadu(dy + gradStep + j * V::kLanes)
                         : V::loadMasked(dy + gradStep + j * V::kLanes, masks[j]);
           }
+          const float* here[KH];
+          const float* next[KH];
+          rowPointers(s, here);
+          rowPointers(s + sourceStep, next);
 #pragma GCC unroll 32
           for (int r = 0; r < R; ++r) {
-            const Vec x = V::broadcast(s + r), y = V::broadcast(s + sourceStep + r);
+            const Vec x = V::broadcast(at(here, r)), y = V::broadcast(at(next, r));
 #pragma GCC unroll 4
             for (int j = 0; j < NB; ++j) {
               acc[r][j] = V::fmadd(x, g[j], acc[r][j]);
@@ -423,9 +442,11 @@ void filterGradientTile(const DirectFilterGradient& p, int64_t sourceOffset, flo
         Vec g[NB];
 #pragma GCC unroll 4
         for (int j = 0; j < NB; ++j) g[j] = Full ? V::loadu(dy + j * V::kLanes) : V::loadMasked(dy + j * V::kLanes, masks[j]);
+        const float* here[KH];
+        rowPointers(s, here);
 #pragma GCC unroll 32
         for (int r = 0; r < R; ++r) {
-          const Vec x = V::broadcast(s + r);
+          const Vec x = V::broadcast(at(here, r));
 #pragma GCC unroll 4
           for (int j = 0; j < NB; ++j) acc[r][j] = V::fmadd(x, g[j], acc[r][j]);
         }
@@ -465,6 +486,26 @@ FilterGradientFn filterGradientKernelOf(int nb, int rows) {
 template <typename V>
 FilterGradientFn filterGradientKernel(int nb, int rows, bool full) {
   return full ? filterGradientKernelOf<V, true>(nb, rows) : filterGradientKernelOf<V, false>(nb, rows);
+}
+
+// Whole-filter tiles (DirectFilterGradient::wholeFilterTiles) where the
+// registers hold a sum for every filter entry of one channel block: 3x3
+// over 3 channels (resnet20's stem, 27 entries) and 5x5 over 1 (lenet5's
+// conv1, 25); null otherwise. A tile per filter row loaded each gradient
+// vector once per row and fed it only 9 or 5 FMAs, too few to hide the
+// load; the stem's filter gradient spent ~25% of its time at those loads.
+template <typename V>
+FilterGradientFn wholeFilterKernel(int64_t kernelH, int64_t segmentLength, int64_t nb, bool full) {
+  if constexpr (V::kRegisters >= 32) {
+    if (nb == 1 && kernelH == 3 && segmentLength == 9) {
+      return full ? &filterGradientTile<V, 1, 27, true, 9> : &filterGradientTile<V, 1, 27, false, 9>;
+    }
+    if (nb == 1 && kernelH == 5 && segmentLength == 5) {
+      return full ? &filterGradientTile<V, 1, 25, true, 5> : &filterGradientTile<V, 1, 25, false, 5>;
+    }
+  }
+  (void)kernelH, (void)segmentLength, (void)nb, (void)full;
+  return nullptr;
 }
 
 // a mod m in [0, m).
@@ -711,6 +752,17 @@ template <typename V>
 void directFilterGradientTasks(const DirectFilterGradient& p, int64_t firstTask, int64_t endTask) {
   if (firstTask >= endTask) return;
   const int64_t blocks = (p.outC + V::kLanes - 1) / V::kLanes;
+  if (p.wholeFilterTiles) {  // one task per channel group, over every output pixel of the band
+    const int64_t ohBegin = p.rowEnd > 0 ? p.rowBegin : 0, ohEnd = p.rowEnd > 0 ? p.rowEnd : p.outH;
+    for (int64_t group = firstTask; group < endTask; ++group) {
+      const int64_t firstBlock = group * p.blocksPerGroup;
+      const int64_t nb = blocks - firstBlock < p.blocksPerGroup ? blocks - firstBlock : p.blocksPerGroup;
+      const bool full = p.outC >= (firstBlock + nb) * V::kLanes;
+      wholeFilterKernel<V>(p.kernelH, p.segmentLength, nb, full)(p, 0, p.gradFilter, firstBlock, ohBegin, ohEnd, 0,
+                                                                 p.outW, p.accumulate != 0);
+    }
+    return;
+  }
   const int64_t C = p.sourceC, pixelFloats = p.sourcePixelStride != 0 ? p.sourcePixelStride : C;
   // Unpadded source: offsets from the first live pixel, and per filter
   // column the exact pixels that read it (below).

@@ -217,6 +217,11 @@ const awkward: Case[] = [
   { name: '32x32x16->32 k3 stride 2 pad1 (compact)', batch: 2, in: [32, 32, 16], outC: 32, kernel: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },
   { name: '10x13x5->16 k3 stride 2 pad [1,0,2,1] (compact, 16 channels)', batch: 2, in: [10, 13, 5], outC: 16, kernel: [3, 3], stride: [2, 2], pad: [1, 0, 2, 1] },
   { name: '9x12x3->32 k3 stride [1,2] pad1 (compact columns only)', batch: 1, in: [9, 12, 3], outC: 32, kernel: [3, 3], stride: [1, 2], pad: [1, 1, 1, 1] },
+  // Whole-filter filter-gradient tiles (AVX-512): 3x3 over 3 channels and
+  // 5x5 over 1, one block of output channels.
+  { name: '9x11x3->7 k3 stride 2 pad [1,0,2,1] (whole-filter tiles, partial block)', batch: 3, in: [9, 11, 3], outC: 7, kernel: [3, 3], stride: [2, 2], pad: [1, 0, 2, 1] },
+  { name: '12x10x3->16 k3 dilation [2,1] pad1 (whole-filter tiles, dilated rows)', batch: 2, in: [12, 10, 3], outC: 16, kernel: [3, 3], dilation: [2, 1], pad: [1, 1, 1, 1] },
+  { name: '9x7x1->16 k5 unpadded (whole-filter tiles)', batch: 4, in: [9, 7, 1], outC: 16, kernel: [5, 5] },
   { name: '13x8x4->8 k3 stride [3,2] pad [2,1,1,0] (compact, three row phases)', batch: 2, in: [13, 8, 4], outC: 8, kernel: [3, 3], stride: [3, 2], pad: [2, 1, 1, 0] },
 ];
 

@@ -1,5 +1,7 @@
-// Direct convolution kernels, AVX2 + FMA: conv2d_direct_tiles.h over 8-lane
-// ymm vectors, with the 16 ymm registers as the budget. The widest
+// Direct convolution kernels, AVX2 + FMA: the tiles of conv2d_direct_tiles.h
+// over 8-lane ymm vectors, with the 16 ymm registers as the budget; this file
+// compiles the correlation, conv2d_direct_filter_gradient_avx2.cpp the filter
+// gradient. The widest
 // correlation tiles per NB blocks are 12, 6, 4, 2 pixels (RW * NB
 // accumulators + NB weights + 1 broadcast <= 16), and likewise the widest
 // filter-gradient tiles 12, 6, 4, 2 rows; kDirectKernelsAvx2 in
@@ -13,21 +15,13 @@
 #include <immintrin.h>
 
 #include "conv2d_direct.h"
-#include "conv2d_direct_tiles.h"
+#include "conv2d_direct_correlate.h"
 #include "vectors_avx2.h"
 
 namespace kiln {
 
 void conv2dDirectCorrelateAvx2(const DirectCorrelation& work, int64_t firstTask, int64_t endTask) {
   directCorrelateTasks<Avx2Vectors>(work, firstTask, endTask);
-}
-
-void conv2dDirectFilterGradientAvx2(const DirectFilterGradient& work, int64_t firstTask, int64_t endTask) {
-  directFilterGradientTasks<Avx2Vectors>(work, firstTask, endTask);
-}
-
-bool conv2dDirectSpansFilterRowsAvx2(int64_t kernelH, int64_t segmentLength, int64_t nb) {
-  return wholeFilterKernel<Avx2Vectors>(kernelH, segmentLength, nb, true) != nullptr;
 }
 
 }  // namespace kiln

@@ -1,9 +1,10 @@
-// Direct convolution kernels, AVX-512: conv2d_direct_tiles.h over 16-lane
-// zmm vectors, with the 32 zmm registers as the budget. The widest
-// correlation tiles per NB blocks are 28, 14, 8, 6 pixels (RW * NB
-// accumulators + NB weights + 1 broadcast <= 32), the widest filter-gradient
-// tiles 24, 12, 8, 6 rows; kDirectKernelsAvx512 in conv2d_direct.cpp repeats
-// these limits for the driver.
+// Direct convolution kernels, AVX-512: the tiles of conv2d_direct_tiles.h
+// over 16-lane zmm vectors, with the 32 zmm registers as the budget; this
+// file compiles the correlation, conv2d_direct_filter_gradient_avx512.cpp the
+// filter gradient. The widest correlation tiles per NB blocks are 28, 14, 8,
+// 6 pixels (RW * NB accumulators + NB weights + 1 broadcast <= 32), the
+// widest filter-gradient tiles 24, 12, 8, 6 rows; kDirectKernelsAvx512 in
+// conv2d_direct.cpp repeats these limits for the driver.
 //
 // Partial channel blocks (outC not a multiple of 16) use masked loads and
 // stores, their masks in k registers.
@@ -12,21 +13,13 @@
 #include <immintrin.h>
 
 #include "conv2d_direct.h"
-#include "conv2d_direct_tiles.h"
+#include "conv2d_direct_correlate.h"
 #include "vectors_avx512.h"
 
 namespace kiln {
 
 void conv2dDirectCorrelateAvx512(const DirectCorrelation& work, int64_t firstTask, int64_t endTask) {
   directCorrelateTasks<Avx512Vectors>(work, firstTask, endTask);
-}
-
-void conv2dDirectFilterGradientAvx512(const DirectFilterGradient& work, int64_t firstTask, int64_t endTask) {
-  directFilterGradientTasks<Avx512Vectors>(work, firstTask, endTask);
-}
-
-bool conv2dDirectSpansFilterRowsAvx512(int64_t kernelH, int64_t segmentLength, int64_t nb) {
-  return wholeFilterKernel<Avx512Vectors>(kernelH, segmentLength, nb, true) != nullptr;
 }
 
 }  // namespace kiln

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "conv2d_direct.h"
+#include "conv2d_direct_tiles.h"
 
 namespace kiln {
 namespace {

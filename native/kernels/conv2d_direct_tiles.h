@@ -1,7 +1,8 @@
-// The direct convolution tiles and their task loops, written once over a
-// vector type and compiled by each ISA's translation unit
-// (conv2d_direct_avx512.cpp, conv2d_direct_avx2.cpp) with its own target
-// flags. See conv2d_direct.h for the work descriptions; the source is NHWC and
+// The contract of the direct convolution tiles and their task loops
+// (conv2d_direct_correlate.h, conv2d_direct_filter_gradient.h), written once
+// over a vector type and compiled by each ISA's translation units
+// (conv2d_direct_avx512.cpp and conv2d_direct_filter_gradient_avx512.cpp,
+// likewise for AVX2) with its own target flags. See conv2d_direct.h for the work descriptions; the source is NHWC and
 // zero-padded (or compact / unpadded where the work says so), filters HWIO.
 //
 // Correlation (forward, and backward data as a correlation of gradOutput with
@@ -29,5 +30,4 @@
 // gets its own.
 #pragma once
 
-#include "conv2d_direct_correlate.h"
-#include "conv2d_direct_filter_gradient.h"
+#include "conv2d_direct.h"

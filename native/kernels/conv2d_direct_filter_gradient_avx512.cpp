@@ -1,0 +1,26 @@
+// Direct filter-gradient kernels, AVX-512: conv2d_direct_filter_gradient.h over
+// the vectors and register budget described in conv2d_direct_avx512.cpp. A
+// translation unit of its own so that the two halves of the direct kernels
+// compile in parallel (the correlation tiles alone take over a minute at
+// -O3).
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+
+#include "conv2d_direct.h"
+#include "conv2d_direct_filter_gradient.h"
+#include "vectors_avx512.h"
+
+namespace kiln {
+
+void conv2dDirectFilterGradientAvx512(const DirectFilterGradient& work, int64_t firstTask, int64_t endTask) {
+  directFilterGradientTasks<Avx512Vectors>(work, firstTask, endTask);
+}
+
+bool conv2dDirectSpansFilterRowsAvx512(int64_t kernelH, int64_t segmentLength, int64_t nb) {
+  return wholeFilterKernel<Avx512Vectors>(kernelH, segmentLength, nb, true) != nullptr;
+}
+
+}  // namespace kiln
+
+#endif  // defined(__x86_64__)

@@ -1092,9 +1092,17 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   // each into its own slot, hot in L2 for every filter tile, unless the
   // kernels read the input as it is) and sums them into a partial filter
   // gradient (see the runs below).
-  const int64_t slotFloats = roundUp16(paddedH(s) * paddedW(s) * s.inC);
   const int64_t filterFloats = roundUp16(s.kernelH * s.kernelW * s.inC * s.outC);
   const int64_t threads = std::min<int64_t>(numThreads(), s.batch);
+  // Each thread's slot holds up to kSlotImages padded images back to back
+  // (see imagesPerCall below): as many as fit a pass, and the slots at most
+  // half of the chunk region (the rest holds the partial sums).
+  constexpr int64_t kSlotImages = 4;
+  const int64_t paddedImageFloats = paddedH(s) * paddedW(s) * s.inC;
+  const int64_t slotImages = std::max<int64_t>(
+      1, std::min({kSlotImages, kFilterGradientPassFloats / (paddedImageFloats + outH * outW * s.outC),
+                   chunk / (2 * threads)}));
+  const int64_t slotFloats = roundUp16(slotImages * paddedImageFloats);
   // Only for small filters: one image per pass reloads and stores every
   // tile's accumulators per image, which costs more than the copy saves once
   // the filter outgrows L2 (AlexNet's 192- and 384-channel layers).
@@ -1146,14 +1154,15 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
     const int64_t gradFloats = outH * outW * s.outC;
     const ImageBands bands = filterGradientBands(s, set, readsInput ? imageFloats : paddedH(s) * paddedW(s) * s.inC,
                                                  readsInput ? s.inW : paddedW(s), work.groups);
-    // Where the kernels read the input as it is (no padded copy a slot
-    // holds) and an image is one band, a call takes as many images as fit
-    // a pass (kFilterGradientPassFloats): each filter tile then loads and
-    // stores its sums once for them all. One image a call cost resnet20's
-    // 8x8 layers ~10% in those loads and stores and the call overheads.
+    // Where an image is one band, a call takes as many images as fit a
+    // pass (kFilterGradientPassFloats; padded copies: as many as the slot
+    // holds): each filter tile then loads and stores its sums once for them
+    // all. One image a call cost resnet20's 8x8 layers ~10% in those loads
+    // and stores and the call overheads.
     const int64_t imagesPerCall =
-        readsInput && bands.count == 1 ? std::max<int64_t>(1, kFilterGradientPassFloats / (imageFloats + gradFloats))
-                                       : 1;
+        bands.count > 1 ? 1
+        : readsInput    ? std::max<int64_t>(1, kFilterGradientPassFloats / (imageFloats + gradFloats))
+                        : slotImages;
     // Run r > 0 sums into partials + (r - 1) * partialFloats: its filter
     // gradient, then its bias gradient.
     float* const partials = source + threads * slotFloats;
@@ -1176,7 +1185,9 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
           if (readsInput) {
             one.source = input + img * imageFloats;
           } else {
-            padImageRows(s, input + img * imageFloats, 0, paddedH(s), slot);
+            for (int64_t i = 0; i < count; ++i) {
+              padImageRows(s, input + (img + i) * imageFloats, 0, paddedH(s), slot + i * paddedImageFloats);
+            }
             one.source = slot;
           }
           one.gradOutput = gradOutput + img * gradFloats;

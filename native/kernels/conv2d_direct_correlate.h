@@ -133,7 +133,7 @@ struct TileRun {
   int64_t tiles, rows;
 };
 
-// Calls tile(source, output) for every tile of the run, in row order.
+// Calls tile(source, output) for every tile of the run, row by row.
 template <int RW, int RH, typename Tile>
 [[gnu::always_inline]] inline void forEachTile(const TileRun& run, int64_t sourcePixelStride, const Tile& tile) {
   const int64_t tiles = run.tiles, rows = run.rows;
@@ -319,12 +319,6 @@ CorrelateFn correlateKernel(int nb, int width, int64_t sourcePixelStride) {
   }
 }
 
-// Output pixels [ohBegin, ohEnd) x [owBegin, owEnd) of each image: the
-// others read only padding for this tile's taps (see
-// directFilterGradientTasks). sourceOffset: where output pixel (0, 0)'s
-// first entry would be in image 0 (with an unpadded source it may lie
-// outside it; only pixels in the ranges are read). accumulate: add to
-// gradFilter instead of overwriting it.
 // a mod m in [0, m).
 int64_t residue(int64_t a, int64_t m) {
   const int64_t r = a % m;
@@ -341,8 +335,8 @@ bool readsOnlyZeroRows(const DirectCorrelation& p, int64_t oh, int64_t rows, int
 }
 
 // Whether output rows [a, a + rows) and [b, b + rows) skip the same filter
-// rows (readsOnlyZeroRows), so that with phaseH = 1 and a dense source
-// their taps differ only by the row offset.
+// rows (readsOnlyZeroRows), so that (phaseH = 1, or a compact source with
+// a - b a multiple of phaseH) their taps differ only by the row offset.
 bool sameTapRows(const DirectCorrelation& p, int64_t a, int64_t b, int64_t rows) {
   if (p.liveRowEnd <= 0) return true;
   for (int64_t kh = 0; kh < p.kernelH; ++kh) {

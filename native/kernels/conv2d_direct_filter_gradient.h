@@ -12,6 +12,12 @@
 namespace kiln {
 namespace {
 
+// Output pixels [ohBegin, ohEnd) x [owBegin, owEnd) of each image: the
+// others read only padding for this tile's taps (see
+// directFilterGradientTasks). sourceOffset: where output pixel (0, 0)'s
+// first entry would be in image 0 (with an unpadded source it may lie
+// outside it; only pixels in the ranges are read). accumulate: add to
+// gradFilter instead of overwriting it.
 // SL > 0: a whole-filter tile (DirectFilterGradient::wholeFilterTiles),
 // entry r at filter row r / SL, entry r % SL of that row.
 template <typename V, int NB, int R, bool Full, int SL = 0>

@@ -14,7 +14,7 @@
 // relative to the largest magnitude (0 when the change keeps results bit
 // for bit).
 import { CONV_LAYERS } from './bench/conv';
-import { abFail, filled, loadBuilds, median, parseAbArguments, relativeDifference, timeAlternating, type AbBuild } from './bench/ab';
+import { abFail, filled, loadBuilds, median, parseAbArguments, onlyOnePool, relativeDifference, timeAlternating, type AbBuild } from './bench/ab';
 import type { Conv2DNativeOptions } from '../lib/ops/conv';
 
 interface ConvBuild extends AbBuild {
@@ -58,7 +58,7 @@ function main(): void {
         else build.conv2dBackwardFilter(x, dy, out, bias ? gradBias : null, options);
       };
       // Two calls a sample.
-      const seconds = timeAlternating(args.rounds, 2, run);
+      const seconds = timeAlternating(args.rounds, 2, run, onlyOnePool(builds, args.threads));
       const difference = relativeDifference(results[0], results[1]);
       const [oldTime, newTime] = seconds.map(median);
       const [oldBest, newBest] = seconds.map((times) => Math.min(...times));

@@ -9,7 +9,7 @@
 // exposes both to the same drift. Prints each build's median GFLOP/s, the
 // ratio new / old (above 1: the new build is faster), each build's best
 // round and the largest difference between their results.
-import { abFail, filled, loadBuilds, median, parseAbArguments, relativeDifference, timeAlternating, type AbBuild } from './bench/ab';
+import { abFail, filled, loadBuilds, median, parseAbArguments, onlyOnePool, relativeDifference, timeAlternating, type AbBuild } from './bench/ab';
 
 interface GemmBuild extends AbBuild {
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, lda: number,
@@ -35,8 +35,11 @@ function main(): void {
     const flops = 2 * n ** 3;
     // About 0.1 s of calls a sample at any size.
     const calls = Math.max(1, Math.round(4e10 / flops));
-    const seconds = timeAlternating(args.rounds, calls, (index) =>
-      builds[index].gemm(false, false, n, n, n, 1, A, n, B, n, 0, results[index], n),
+    const seconds = timeAlternating(
+      args.rounds,
+      calls,
+      (index) => builds[index].gemm(false, false, n, n, n, 1, A, n, B, n, 0, results[index], n),
+      onlyOnePool(builds, args.threads),
     );
     const [oldTime, newTime] = seconds.map(median);
     const [oldBest, newBest] = seconds.map((times) => Math.min(...times));

@@ -11,7 +11,7 @@
 // build's best round, and the largest difference between their results
 // (0: bit for bit the same).
 import type { Pool2dGeometry } from '../lib/ops/pooling';
-import { abFail, filled, loadBuilds, median, parseAbArguments, relativeDifference, timeAlternating, type AbBuild } from './bench/ab';
+import { abFail, filled, loadBuilds, median, parseAbArguments, onlyOnePool, relativeDifference, timeAlternating, type AbBuild } from './bench/ab';
 
 interface PoolBuild extends AbBuild {
   maxPool2dForward(input: Float32Array, output: Float32Array, shape: Pool2dGeometry): void;
@@ -52,7 +52,7 @@ function main(): void {
       // Forward reads the input and writes the output; backward reads the
       // input and the output gradient and writes the input gradient.
       const bytes = 4 * (pass === 'forward' ? input.length + gradOutput.length : 2 * input.length + gradOutput.length);
-      const seconds = timeAlternating(args.rounds, 5, run);
+      const seconds = timeAlternating(args.rounds, 5, run, onlyOnePool(builds, args.threads));
       const [oldTime, newTime] = seconds.map(median);
       const [oldBest, newBest] = seconds.map((times) => Math.min(...times));
       const rate = (time: number): string => `${(time * 1e6).toFixed(1)} us ${(bytes / time / 1e9).toFixed(1)} GB/s`;

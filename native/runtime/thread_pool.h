@@ -5,7 +5,10 @@
 // floating-point summation order of any per-chunk reduction) is always the
 // same. A call made from inside a pool task, or while another caller holds the
 // pool, runs the same chunks one after another on the calling thread, which
-// keeps results identical to the parallel run.
+// keeps results identical to the parallel run. A task whose worker has not
+// started it by the time the caller finishes its own is run by the caller
+// (a descheduled worker does not hold up the job); the task is the same
+// either way.
 #pragma once
 
 #include <cstdint>

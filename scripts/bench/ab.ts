@@ -77,14 +77,38 @@ export function median(values: number[]): number {
 }
 
 /**
- * Seconds per call of run(0) (old) and run(1) (new), one sample a round:
- * a warm-up call, then `calls` timed ones. The order flips every round, so
- * neither build always goes first.
+ * Before build `index` runs: the other build's thread pool stops its
+ * workers (setNumThreads(1) joins them) and this build gets `threads` back
+ * (its workers start again at its warm-up call). Each build has its own
+ * pool, and a pool's idle workers spin for a while after each job: left
+ * running, they took a core from the build being timed, whose caller then
+ * ran its own workers' tasks (thread_pool.cpp), and the same build swung
+ * 0.75x-1.30x against itself.
  */
-export function timeAlternating(rounds: number, calls: number, run: (build: number) => void): [number[], number[]] {
+export function onlyOnePool(builds: AbBuild[], threads: number): (index: number) => void {
+  return (index) => {
+    builds.forEach((build, other) => {
+      if (other !== index) build.setNumThreads(1);
+    });
+    builds[index].setNumThreads(threads);
+  };
+}
+
+/**
+ * Seconds per call of run(0) (old) and run(1) (new), one sample a round:
+ * `activate(build)` (see onlyOnePool), a warm-up call, then `calls` timed
+ * ones. The order flips every round, so neither build always goes first.
+ */
+export function timeAlternating(
+  rounds: number,
+  calls: number,
+  run: (build: number) => void,
+  activate: (build: number) => void = () => {},
+): [number[], number[]] {
   const seconds: [number[], number[]] = [[], []];
   for (let round = 0; round < rounds; round++) {
     for (const index of round % 2 === 0 ? [0, 1] : [1, 0]) {
+      activate(index);
       run(index); // warm: caches, the pool, the build's own workspace
       const start = process.hrtime.bigint();
       for (let call = 0; call < calls; call++) run(index);

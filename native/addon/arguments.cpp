@@ -1,6 +1,7 @@
 #include "arguments.h"
 
 #include <cmath>
+#include <unordered_map>
 
 namespace kiln {
 namespace addon {
@@ -109,18 +110,61 @@ int32_t* int32ArrayArgument(const Napi::CallbackInfo& info, size_t index, const 
                                      "an Int32Array");
 }
 
-int64_t integerArgument(const Napi::CallbackInfo& info, size_t index, const std::string& function,
-                        const std::string& argument, int64_t minimum, int64_t maximum) {
-  Napi::Value value = argumentAt(info, index);
-  const std::string expected =
-      "an integer in [" + std::to_string(minimum) + ", " + std::to_string(maximum) + "]";
-  if (!value.IsNumber()) throwTypeError(info.Env(), function, argument, expected, describe(value));
+namespace {
+
+std::string integerRange(int64_t minimum, int64_t maximum) {
+  return "an integer in [" + std::to_string(minimum) + ", " + std::to_string(maximum) + "]";
+}
+
+// The messages are built only when a check fails: an eager call reads a
+// dozen of these, and building each message up front (several heap
+// allocations apiece) was most of a small convolution call's ~6 us.
+int64_t checkedInteger(Napi::Env env, const Napi::Value& value, const std::string& function, const char* argument,
+                       int64_t minimum, int64_t maximum) {
+  if (!value.IsNumber()) throwTypeError(env, function, argument, integerRange(minimum, maximum), describe(value));
   const double number = value.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(number) || number != std::floor(number) || number < static_cast<double>(minimum) ||
       number > static_cast<double>(maximum)) {
-    throwRangeError(info.Env(), function, argument, expected, describe(value));
+    throwRangeError(env, function, argument, integerRange(minimum, maximum), describe(value));
   }
   return static_cast<int64_t>(number);
+}
+
+// Property names as JS strings, made once per environment (the main thread
+// and each worker have their own) and kept in a JS array (Node 20's N-API
+// cannot reference a string directly): looking a name up by its C string
+// makes and internalizes a new JS string every time.
+struct PropertyKeys {
+  Napi::Reference<Napi::Array> strings;
+  std::unordered_map<std::string, uint32_t> index;
+};
+
+Napi::Value propertyKey(Napi::Env env, const char* property) {
+  PropertyKeys* cache = env.GetInstanceData<PropertyKeys>();
+  if (cache == nullptr) {
+    cache = new PropertyKeys();
+    cache->strings = Napi::Persistent(Napi::Array::New(env));
+    env.SetInstanceData(cache);
+  }
+  Napi::Array strings = cache->strings.Value();
+  auto found = cache->index.find(property);
+  if (found == cache->index.end()) {
+    const uint32_t slot = static_cast<uint32_t>(cache->index.size());
+    strings.Set(slot, Napi::String::New(env, property));
+    found = cache->index.emplace(property, slot).first;
+  }
+  return strings.Get(found->second);
+}
+
+Napi::Value namedProperty(Napi::Env env, Napi::Object object, const char* property) {
+  return object.Get(propertyKey(env, property));
+}
+
+}  // namespace
+
+int64_t integerArgument(const Napi::CallbackInfo& info, size_t index, const std::string& function,
+                        const std::string& argument, int64_t minimum, int64_t maximum) {
+  return checkedInteger(info.Env(), argumentAt(info, index), function, argument.c_str(), minimum, maximum);
 }
 
 double numberArgument(const Napi::CallbackInfo& info, size_t index, const std::string& function,
@@ -148,29 +192,18 @@ Napi::Object objectArgument(const Napi::CallbackInfo& info, size_t index, const 
   return value.As<Napi::Object>();
 }
 
-int64_t integerPropertyOr(Napi::Env env, Napi::Object object, const std::string& function,
-                          const std::string& property, int64_t minimum, int64_t maximum, int64_t fallback) {
-  Napi::Value value = object.Get(property);
+int64_t integerPropertyOr(Napi::Env env, Napi::Object object, const std::string& function, const char* property,
+                          int64_t minimum, int64_t maximum, int64_t fallback) {
+  Napi::Value value = namedProperty(env, object, property);
   if (value.IsUndefined()) return fallback;
-  const std::string expected =
-      "an integer in [" + std::to_string(minimum) + ", " + std::to_string(maximum) + "]";
-  if (!value.IsNumber()) throwTypeError(env, function, property, expected, describe(value));
-  const double number = value.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(number) || number != std::floor(number) || number < static_cast<double>(minimum) ||
-      number > static_cast<double>(maximum)) {
-    throwRangeError(env, function, property, expected, describe(value));
-  }
-  return static_cast<int64_t>(number);
+  return checkedInteger(env, value, function, property, minimum, maximum);
 }
 
-int64_t integerProperty(Napi::Env env, Napi::Object object, const std::string& function,
-                        const std::string& property, int64_t minimum, int64_t maximum) {
-  if (object.Get(property).IsUndefined()) {
-    throwTypeError(env, function, property,
-                   "an integer in [" + std::to_string(minimum) + ", " + std::to_string(maximum) + "]",
-                   "undefined");
-  }
-  return integerPropertyOr(env, object, function, property, minimum, maximum, minimum);
+int64_t integerProperty(Napi::Env env, Napi::Object object, const std::string& function, const char* property,
+                        int64_t minimum, int64_t maximum) {
+  Napi::Value value = namedProperty(env, object, property);
+  if (value.IsUndefined()) throwTypeError(env, function, property, integerRange(minimum, maximum), "undefined");
+  return checkedInteger(env, value, function, property, minimum, maximum);
 }
 
 int64_t checkedProduct(Napi::Env env, const std::string& function, const std::string& argument,

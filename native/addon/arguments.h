@@ -37,10 +37,10 @@ Napi::Object objectArgument(const Napi::CallbackInfo& info, size_t index, const 
                             const std::string& argument);
 // An integer-valued property of an options object, in [minimum, maximum];
 // a missing property takes fallback when fallback is given (>= minimum).
-int64_t integerProperty(Napi::Env env, Napi::Object object, const std::string& function,
-                        const std::string& property, int64_t minimum, int64_t maximum);
-int64_t integerPropertyOr(Napi::Env env, Napi::Object object, const std::string& function,
-                          const std::string& property, int64_t minimum, int64_t maximum, int64_t fallback);
+int64_t integerProperty(Napi::Env env, Napi::Object object, const std::string& function, const char* property,
+                        int64_t minimum, int64_t maximum);
+int64_t integerPropertyOr(Napi::Env env, Napi::Object object, const std::string& function, const char* property,
+                          int64_t minimum, int64_t maximum, int64_t fallback);
 
 // a * b * ... with overflow detection: throws a RangeError naming argument
 // when the product exceeds 2^53 (the largest exact JS integer).

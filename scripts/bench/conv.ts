@@ -4,13 +4,13 @@
 // so the timing is the kernel's (plus one N-API crossing).
 import { loadAddon } from '../../lib/native';
 import { backend, setIsa, setNumThreads, type Isa } from '../../lib/backend';
-import type { Conv2DNativeOptions } from '../../lib/ops/conv';
+import { packConv2DOptions, type Conv2DBindingOptions, type Conv2DNativeOptions } from '../../lib/ops/conv';
 import { timeMedian, type BenchContext, type BenchRecord } from './common';
 
 interface ConvAddon {
-  conv2dForward(x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, o: Conv2DNativeOptions): void;
-  conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, o: Conv2DNativeOptions): void;
-  conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, db: Float32Array | null, o: Conv2DNativeOptions): void;
+  conv2dForward(x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, o: Conv2DBindingOptions): void;
+  conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, o: Conv2DBindingOptions): void;
+  conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, db: Float32Array | null, o: Conv2DBindingOptions): void;
 }
 
 export interface ConvLayer {
@@ -77,10 +77,12 @@ export function runConvBenchmarks(context: BenchContext, batch = 64): BenchRecor
       const dw = new Float32Array(w.length);
       const db = new Float32Array(layer.outC);
       const flops = 2 * batch * outH * outW * layer.outC * layer.kernel * layer.kernel * inC;
+      // Packed, as the library's eager ops pass them (lib/ops/conv.ts).
+      const packed = packConv2DOptions(o);
       const runs = {
-        forward: () => addon.conv2dForward(x, w, b, y, o),
-        backwardData: () => addon.conv2dBackwardData(dy, w, dx, o),
-        backwardFilter: () => addon.conv2dBackwardFilter(x, dy, dw, b ? db : null, o),
+        forward: () => addon.conv2dForward(x, w, b, y, packed),
+        backwardData: () => addon.conv2dBackwardData(dy, w, dx, packed),
+        backwardFilter: () => addon.conv2dBackwardFilter(x, dy, dw, b ? db : null, packed),
       };
       for (const isa of context.isas) {
         setIsa(isa as Isa);

@@ -23,11 +23,42 @@ export interface Pool2dGeometry {
   padRight: number;
 }
 
+export const PACKED_POOL2D_FIELDS = 12;
+
+/**
+ * The geometry packed into an Int32Array, in the order the bindings read it
+ * (native/addon/pooling_binding.cpp, ShapeField). The bindings take either
+ * form with the same checks; the packed one is read in one N-API call
+ * instead of 12 property lookups, which is why the eager ops here pass it.
+ */
+export function packPool2DShape(g: Pool2dGeometry, into: Int32Array = new Int32Array(PACKED_POOL2D_FIELDS)): Int32Array {
+  into[0] = g.batch;
+  into[1] = g.inH;
+  into[2] = g.inW;
+  into[3] = g.channels;
+  into[4] = g.windowH;
+  into[5] = g.windowW;
+  into[6] = g.strideH;
+  into[7] = g.strideW;
+  into[8] = g.padTop;
+  into[9] = g.padBottom;
+  into[10] = g.padLeft;
+  into[11] = g.padRight;
+  return into;
+}
+
+// The eager ops' packed geometry: the bindings are synchronous and read it
+// before they return, so one array serves every call.
+const scratchShape = new Int32Array(PACKED_POOL2D_FIELDS);
+
+/** Either form of the geometry a pooling binding takes. */
+export type Pool2dBindingShape = Pool2dGeometry | Int32Array;
+
 interface PoolingAddon {
-  maxPool2dForward(input: Float32Array, output: Float32Array, shape: Pool2dGeometry): void;
-  maxPool2dBackward(input: Float32Array, gradOutput: Float32Array, gradInput: Float32Array, shape: Pool2dGeometry): void;
-  avgPool2dForward(input: Float32Array, output: Float32Array, shape: Pool2dGeometry): void;
-  avgPool2dBackward(gradOutput: Float32Array, gradInput: Float32Array, shape: Pool2dGeometry): void;
+  maxPool2dForward(input: Float32Array, output: Float32Array, shape: Pool2dBindingShape): void;
+  maxPool2dBackward(input: Float32Array, gradOutput: Float32Array, gradInput: Float32Array, shape: Pool2dBindingShape): void;
+  avgPool2dForward(input: Float32Array, output: Float32Array, shape: Pool2dBindingShape): void;
+  avgPool2dBackward(gradOutput: Float32Array, gradInput: Float32Array, shape: Pool2dBindingShape): void;
   globalAvgPoolForward(input: Float32Array, output: Float32Array, batch: number, spatial: number, channels: number): void;
   globalAvgPoolBackward(gradOutput: Float32Array, gradInput: Float32Array, batch: number, spatial: number, channels: number): void;
 }
@@ -170,7 +201,7 @@ export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
   expectTensor('maxPool2d', 'x', x, 4);
   const { shape, outputShape } = geometry(x.shape, options, 'maxPool2d');
   const output = Tensor.zeros(outputShape);
-  addon().maxPool2dForward(x.data, output.data, shape);
+  addon().maxPool2dForward(x.data, output.data, packPool2DShape(shape, scratchShape));
   return output;
 }
 
@@ -181,7 +212,7 @@ export function maxPool2dBackward(x: Tensor, gradOutput: Tensor, options: Pool2d
   const { shape, outputShape } = geometry(x.shape, options, 'maxPool2dBackward');
   expectSameShape('maxPool2dBackward', 'gradOutput', gradOutput, outputShape);
   const gradInput = Tensor.zeros(x.shape);
-  addon().maxPool2dBackward(x.data, gradOutput.data, gradInput.data, shape);
+  addon().maxPool2dBackward(x.data, gradOutput.data, gradInput.data, packPool2DShape(shape, scratchShape));
   return gradInput;
 }
 
@@ -190,7 +221,7 @@ export function avgPool2d(x: Tensor, options: Pool2dOptions): Tensor {
   expectTensor('avgPool2d', 'x', x, 4);
   const { shape, outputShape } = geometry(x.shape, options, 'avgPool2d');
   const output = Tensor.zeros(outputShape);
-  addon().avgPool2dForward(x.data, output.data, shape);
+  addon().avgPool2dForward(x.data, output.data, packPool2DShape(shape, scratchShape));
   return output;
 }
 
@@ -201,7 +232,7 @@ export function avgPool2dBackward(gradOutput: Tensor, inputShape: readonly numbe
   const { shape, outputShape } = geometry(input, options, 'avgPool2dBackward');
   expectSameShape('avgPool2dBackward', 'gradOutput', gradOutput, outputShape);
   const gradInput = Tensor.zeros(input);
-  addon().avgPool2dBackward(gradOutput.data, gradInput.data, shape);
+  addon().avgPool2dBackward(gradOutput.data, gradInput.data, packPool2DShape(shape, scratchShape));
   return gradInput;
 }
 

@@ -206,6 +206,37 @@ int64_t integerProperty(Napi::Env env, Napi::Object object, const std::string& f
   return checkedInteger(env, value, function, property, minimum, maximum);
 }
 
+OptionsArgument::OptionsArgument(const Napi::CallbackInfo& info, size_t index, const std::string& function,
+                                 const char* argument, const char* const* names, int fieldCount)
+    : env_(info.Env()), function_(function), names_(names) {
+  Napi::Value value = argumentAt(info, index);
+  if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
+    packed_ = int32ArrayArgument(info, index, function, argument, fieldCount);
+  } else {
+    object_ = objectArgument(info, index, function, argument);
+  }
+}
+
+int64_t OptionsArgument::integer(int field, int64_t minimum, int64_t maximum, std::optional<int64_t> fallback) const {
+  const char* name = names_[field];
+  if (packed_ == nullptr) {
+    return fallback ? integerPropertyOr(env_, object_, function_, name, minimum, maximum, *fallback)
+                    : integerProperty(env_, object_, function_, name, minimum, maximum);
+  }
+  const int64_t value = packed_[field];
+  if (value < minimum || value > maximum) throwRangeError(env_, function_, name, integerRange(minimum, maximum), std::to_string(value));
+  return value;
+}
+
+bool OptionsArgument::flag(int field) const {
+  const char* name = names_[field];
+  if (packed_ != nullptr) return integer(field, 0, 1, 0) == 1;
+  Napi::Value value = namedProperty(env_, object_, name);
+  if (value.IsUndefined()) return false;
+  if (!value.IsBoolean()) throwTypeError(env_, function_, name, "a boolean", "a non-boolean");
+  return value.As<Napi::Boolean>().Value();
+}
+
 int64_t checkedProduct(Napi::Env env, const std::string& function, const std::string& argument,
                        std::initializer_list<int64_t> factors) {
   constexpr int64_t kLimit = int64_t(1) << 53;

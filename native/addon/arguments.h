@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace kiln {
@@ -41,6 +42,30 @@ int64_t integerProperty(Napi::Env env, Napi::Object object, const std::string& f
                         int64_t minimum, int64_t maximum);
 int64_t integerPropertyOr(Napi::Env env, Napi::Object object, const std::string& function, const char* property,
                           int64_t minimum, int64_t maximum, int64_t fallback);
+
+// An options argument given either as an object or as its integer fields
+// packed into an Int32Array of exactly fieldCount entries, in the order of
+// `names` (the TypeScript side's pack*Options). Reading one typed array is
+// one N-API call where an object's properties took ~150 ns each; both forms
+// get the same checks, and the messages name the field.
+class OptionsArgument {
+ public:
+  OptionsArgument(const Napi::CallbackInfo& info, size_t index, const std::string& function, const char* argument,
+                  const char* const* names, int fieldCount);
+  // Field `field` as an integer in [minimum, maximum]; a missing property
+  // takes fallback, or is an error without one (a packed field is never
+  // missing).
+  int64_t integer(int field, int64_t minimum, int64_t maximum, std::optional<int64_t> fallback) const;
+  // A boolean property (missing: false), or a packed 0 / 1.
+  bool flag(int field) const;
+
+ private:
+  Napi::Env env_;
+  const std::string& function_;
+  const char* const* names_;
+  Napi::Object object_;
+  const int32_t* packed_ = nullptr;
+};
 
 // a * b * ... with overflow detection: throws a RangeError naming argument
 // when the product exceeds 2^53 (the largest exact JS integer).

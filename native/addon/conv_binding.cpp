@@ -9,7 +9,6 @@
 // consumers. Every check runs before any kernel does.
 #include <algorithm>
 #include <new>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,53 +61,9 @@ const char* const kPackedNames[kPackedFields] = {
     "batch",     "inH",       "inW",     "inC",      "outC",      "kernelH",   "kernelW", "strideH",   "strideW",
     "padTop",    "padBottom", "padLeft", "padRight", "dilationH", "dilationW", "relu",    "algorithm", "accumulate"};
 
-// The options argument, an object or a packed Int32Array, read field by
-// field with the same checks and messages either way.
-class OptionsReader {
- public:
-  OptionsReader(const Napi::CallbackInfo& info, size_t index, const std::string& function)
-      : env_(info.Env()), function_(function) {
-    Napi::Value value = index < info.Length() ? info[index] : env_.Undefined();
-    if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
-      packed_ = int32ArrayArgument(info, index, function, "options", kPackedFields);
-    } else {
-      object_ = objectArgument(info, index, function, "options");
-    }
-  }
-
-  int64_t integer(PackedField field, int64_t minimum, int64_t maximum, std::optional<int64_t> fallback) const {
-    const char* name = kPackedNames[field];
-    if (packed_ == nullptr) {
-      return fallback ? integerPropertyOr(env_, object_, function_, name, minimum, maximum, *fallback)
-                      : integerProperty(env_, object_, function_, name, minimum, maximum);
-    }
-    const int64_t value = packed_[field];
-    if (value < minimum || value > maximum) {
-      throwRangeError(env_, function_, name, "an integer in [" + text(minimum) + ", " + text(maximum) + "]",
-                      text(value));
-    }
-    return value;
-  }
-
-  bool flag(PackedField field) const {
-    const char* name = kPackedNames[field];
-    if (packed_ != nullptr) return integer(field, 0, 1, 0) == 1;
-    Napi::Value value = object_.Get(name);
-    if (value.IsUndefined()) return false;
-    if (!value.IsBoolean()) throwTypeError(env_, function_, name, "a boolean", "a non-boolean");
-    return value.As<Napi::Boolean>().Value();
-  }
-
- private:
-  Napi::Env env_;
-  const std::string& function_;
-  Napi::Object object_;
-  const int32_t* packed_ = nullptr;
-};
-
 ConvCall readOptions(const Napi::CallbackInfo& info, size_t index, const std::string& function) {
   Napi::Env env = info.Env();
-  const OptionsReader options(info, index, function);
+  const OptionsArgument options(info, index, function, "options", kPackedNames, kPackedFields);
   ConvCall call;
   Conv2DShape& s = call.shape;
   s.batch = options.integer(kBatch, 1, kMaxDimension, std::nullopt);

@@ -1,7 +1,8 @@
 // Pooling bindings. Each takes its Float32Arrays, then a shape object
 //   { batch, inH, inW, channels, windowH, windowW, strideH, strideW,
 //     padTop, padBottom, padLeft, padRight }   (strides and pads optional:
-//   stride 1, pad 0), and writes into the preallocated output array.
+//   stride 1, pad 0) or the same fields packed into an Int32Array (see
+//   ShapeField), and writes into the preallocated output array.
 // The global pool takes (input, output, batch, spatial, channels).
 #include <string>
 
@@ -20,22 +21,31 @@ struct PoolCall {
   int64_t inputLength, outputLength;
 };
 
+// The shape fields in the order of a packed Int32Array (lib/ops/pooling.ts's
+// packPool2DShape).
+enum ShapeField : int {
+  kBatch, kInH, kInW, kChannels, kWindowH, kWindowW, kStrideH, kStrideW, kPadTop, kPadBottom, kPadLeft, kPadRight,
+  kShapeFields
+};
+const char* const kShapeNames[kShapeFields] = {"batch",   "inH",     "inW",    "channels", "windowH",  "windowW",
+                                               "strideH", "strideW", "padTop", "padBottom", "padLeft", "padRight"};
+
 PoolCall readPoolShape(const Napi::CallbackInfo& info, size_t index, const std::string& fn) {
   Napi::Env env = info.Env();
-  Napi::Object object = objectArgument(info, index, fn, "shape");
+  const OptionsArgument shape(info, index, fn, "shape", kShapeNames, kShapeFields);
   Pool2DShape s;
-  s.batch = integerProperty(env, object, fn, "batch", 1, kMaxDimension);
-  s.inH = integerProperty(env, object, fn, "inH", 1, kMaxDimension);
-  s.inW = integerProperty(env, object, fn, "inW", 1, kMaxDimension);
-  s.channels = integerProperty(env, object, fn, "channels", 1, kMaxDimension);
-  s.windowH = integerProperty(env, object, fn, "windowH", 1, kMaxDimension);
-  s.windowW = integerProperty(env, object, fn, "windowW", 1, kMaxDimension);
-  s.strideH = integerPropertyOr(env, object, fn, "strideH", 1, kMaxDimension, 1);
-  s.strideW = integerPropertyOr(env, object, fn, "strideW", 1, kMaxDimension, 1);
-  s.padTop = integerPropertyOr(env, object, fn, "padTop", 0, kMaxDimension, 0);
-  s.padBottom = integerPropertyOr(env, object, fn, "padBottom", 0, kMaxDimension, 0);
-  s.padLeft = integerPropertyOr(env, object, fn, "padLeft", 0, kMaxDimension, 0);
-  s.padRight = integerPropertyOr(env, object, fn, "padRight", 0, kMaxDimension, 0);
+  s.batch = shape.integer(kBatch, 1, kMaxDimension, std::nullopt);
+  s.inH = shape.integer(kInH, 1, kMaxDimension, std::nullopt);
+  s.inW = shape.integer(kInW, 1, kMaxDimension, std::nullopt);
+  s.channels = shape.integer(kChannels, 1, kMaxDimension, std::nullopt);
+  s.windowH = shape.integer(kWindowH, 1, kMaxDimension, std::nullopt);
+  s.windowW = shape.integer(kWindowW, 1, kMaxDimension, std::nullopt);
+  s.strideH = shape.integer(kStrideH, 1, kMaxDimension, 1);
+  s.strideW = shape.integer(kStrideW, 1, kMaxDimension, 1);
+  s.padTop = shape.integer(kPadTop, 0, kMaxDimension, 0);
+  s.padBottom = shape.integer(kPadBottom, 0, kMaxDimension, 0);
+  s.padLeft = shape.integer(kPadLeft, 0, kMaxDimension, 0);
+  s.padRight = shape.integer(kPadRight, 0, kMaxDimension, 0);
   const int64_t paddedH = s.inH + s.padTop + s.padBottom;
   const int64_t paddedW = s.inW + s.padLeft + s.padRight;
   if (s.windowH > paddedH) {

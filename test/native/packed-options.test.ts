@@ -1,15 +1,20 @@
-// The conv bindings' packed options (an Int32Array, lib/ops/conv.ts's
-// packConv2DOptions) against the options object: the same results bit for
-// bit in every pass and path, and the same checks, with messages that name
-// the field.
+// The conv and pooling bindings' packed options (an Int32Array,
+// lib/ops/conv.ts's packConv2DOptions, lib/ops/pooling.ts's packPool2DShape)
+// against the options object: the same results bit for bit in every pass
+// and path, and the same checks, with messages that name the field.
 import t from 'tap';
 import { loadAddon } from '../../lib/native';
 import { packConv2DOptions, PACKED_CONV2D_FIELDS, type Conv2DBindingOptions, type Conv2DNativeOptions } from '../../lib/ops/conv';
+import { packPool2DShape, PACKED_POOL2D_FIELDS, type Pool2dGeometry } from '../../lib/ops/pooling';
 
 interface ConvAddon {
   conv2dForward(x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, o: Conv2DBindingOptions | unknown): void;
   conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, o: Conv2DBindingOptions | unknown): void;
   conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, db: Float32Array | null, o: Conv2DBindingOptions | unknown): void;
+  maxPool2dForward(x: Float32Array, y: Float32Array, shape: unknown): void;
+  maxPool2dBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, shape: unknown): void;
+  avgPool2dForward(x: Float32Array, y: Float32Array, shape: unknown): void;
+  avgPool2dBackward(dy: Float32Array, dx: Float32Array, shape: unknown): void;
 }
 const addon = loadAddon<ConvAddon>();
 
@@ -91,4 +96,51 @@ t.test('packed options are checked like the object, naming the field', async (t)
   t.throws(forward(withField(0, 3)), { name: 'RangeError', message: /for 'input' but received length/ });
   // Any other typed array is not the packed form: it is refused as an options object.
   t.throws(() => addon.conv2dForward(x, w, null, y, new Float64Array(PACKED_CONV2D_FIELDS)), { name: 'TypeError', message: /expected an options object for 'options' but received a Float64Array/ });
+});
+
+const poolCases: Array<[string, Pool2dGeometry]> = [
+  ['2x2 stride 2', { batch: 2, inH: 8, inW: 6, channels: 17, windowH: 2, windowW: 2, strideH: 2, strideW: 2, padTop: 0, padBottom: 0, padLeft: 0, padRight: 0 }],
+  ['3x3 stride 2 padded', { batch: 1, inH: 7, inW: 9, channels: 5, windowH: 3, windowW: 3, strideH: 2, strideW: 2, padTop: 1, padBottom: 1, padLeft: 1, padRight: 1 }],
+  ['3x2 stride 1, uneven padding', { batch: 3, inH: 5, inW: 4, channels: 33, windowH: 3, windowW: 2, strideH: 1, strideW: 1, padTop: 0, padBottom: 2, padLeft: 1, padRight: 0 }],
+];
+
+const poolOut = (g: Pool2dGeometry) =>
+  g.batch * (Math.floor((g.inH + g.padTop + g.padBottom - g.windowH) / g.strideH) + 1) *
+  (Math.floor((g.inW + g.padLeft + g.padRight - g.windowW) / g.strideW) + 1) * g.channels;
+
+t.test('packed pooling shapes == the shape object, bit for bit', async (t) => {
+  for (const [name, g] of poolCases) {
+    const packed = packPool2DShape(g);
+    t.equal(packed.length, PACKED_POOL2D_FIELDS, `${name}: ${PACKED_POOL2D_FIELDS} fields`);
+    const x = values(g.batch * g.inH * g.inW * g.channels, 6);
+    const dy = values(poolOut(g), 7);
+    const run = (form: unknown) => {
+      const maxOut = new Float32Array(dy.length), avgOut = new Float32Array(dy.length);
+      const maxGrad = new Float32Array(x.length), avgGrad = new Float32Array(x.length);
+      addon.maxPool2dForward(x, maxOut, form);
+      addon.avgPool2dForward(x, avgOut, form);
+      addon.maxPool2dBackward(x, dy, maxGrad, form);
+      addon.avgPool2dBackward(dy, avgGrad, form);
+      return [maxOut, avgOut, maxGrad, avgGrad].map(bits);
+    };
+    t.same(run(packed), run(g), `${name}: max and average pooling, forward and backward`);
+  }
+});
+
+t.test('packed pooling shapes are checked like the object, naming the field', async (t) => {
+  const g = poolCases[0][1];
+  const x = values(g.batch * g.inH * g.inW * g.channels, 6);
+  const y = new Float32Array(poolOut(g));
+  const forward = (packed: Int32Array) => () => addon.maxPool2dForward(x, y, packed);
+  const withField = (index: number, value: number) => {
+    const packed = packPool2DShape(g);
+    packed[index] = value;
+    return packed;
+  };
+  t.throws(forward(new Int32Array(PACKED_POOL2D_FIELDS + 1)), { name: 'RangeError', message: /kiln\.maxPool2dForward: expected an Int32Array of length 12 for 'shape' but received length 13/ });
+  t.throws(forward(withField(6, 0)), { name: 'RangeError', message: /for 'strideH' but received 0/ });
+  t.throws(forward(withField(3, 0)), { name: 'RangeError', message: /for 'channels' but received 0/ });
+  t.throws(forward(withField(11, -2)), { name: 'RangeError', message: /for 'padRight' but received -2/ });
+  t.throws(forward(withField(4, 9)), { name: 'RangeError', message: /window height no larger than the padded input height 8 .* for 'windowH' but received 9/ });
+  t.throws(forward(withField(0, 5)), { name: 'RangeError', message: /for 'input' but received length/ });
 });

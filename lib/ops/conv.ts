@@ -29,6 +29,8 @@ export interface Conv2DNativeOptions {
   accumulate?: boolean;
 }
 
+export const PACKED_CONV2D_FIELDS = 18;
+
 /**
  * The options packed into an Int32Array, in the order the bindings read it
  * (native/addon/conv_binding.cpp, PackedField). The bindings take either
@@ -57,8 +59,6 @@ export function packConv2DOptions(o: Conv2DNativeOptions, into: Int32Array = new
   into[17] = o.accumulate ? 1 : 0;
   return into;
 }
-
-export const PACKED_CONV2D_FIELDS = 18;
 
 // The eager ops' packed options: the bindings are synchronous and read it
 // before they return, so one array serves every call (a new Int32Array a

@@ -48,6 +48,8 @@ int64_t integerPropertyOr(Napi::Env env, Napi::Object object, const std::string&
 // `names` (the TypeScript side's pack*Options). Reading one typed array is
 // one N-API call where an object's properties took ~150 ns each; both forms
 // get the same checks, and the messages name the field.
+// It reads the call's arguments in place: keep it within the binding call
+// (it refers to `function` and to the arguments, not copies of them).
 class OptionsArgument {
  public:
   OptionsArgument(const Napi::CallbackInfo& info, size_t index, const std::string& function, const char* argument,

@@ -50,9 +50,8 @@ void checkExtent(Napi::Env env, const std::string& function, const char* axis, i
 }
 
 // The options in the order of a packed Int32Array (lib/ops/conv.ts's
-// packConv2DOptions): reading one typed array costs one N-API call, where
-// an object's 18 properties took ~3 us of lookups a call, 5% of a 60 us
-// ResNet projection.
+// packConv2DOptions; see OptionsArgument). The object's 18 lookups took ~3
+// us a call, 5% of a 60 us ResNet projection.
 enum PackedField : int {
   kBatch, kInH, kInW, kInC, kOutC, kKernelH, kKernelW, kStrideH, kStrideW, kPadTop, kPadBottom, kPadLeft,
   kPadRight, kDilationH, kDilationW, kRelu, kAlgorithm, kAccumulate, kPackedFields

@@ -33,12 +33,18 @@ constexpr int64_t kSourceChunkFloats = int64_t(1) << 18;  // 1 MiB of padded or 
 // reads (256 KiB: half of a Zen 3 L2, a quarter of a Skylake-SP one).
 constexpr int64_t kFilterGradientPassFloats = int64_t(1) << 16;
 // Multiply-adds per correlation call in the per-image paths (see
-// correlatePerImage). 2^18 rather than 2^16: with more rows per call the
-// kernels batch more row tiles per tile call (TileRun) and decode fewer
-// task ranges; resnet20's stride-2 3x3 backward data went from one row a
-// call to seven (1.07-1.15x), its stage 1 and the projections 1.02-1.10x
-// (alternating calls, 1 and 2 threads); 2^20 was no better.
-constexpr int64_t kMinCallMacs = int64_t(1) << 18;
+// correlatePerImage): with more rows per call the kernels batch more row
+// tiles per tile call (TileRun), list their taps and decode task ranges
+// less often, and the next image is prefetched in fewer, larger requests.
+// 2^18 rather than 2^16 took resnet20's stride-2 3x3 backward data from
+// one row a call to seven (1.07-1.15x on Zen 3); 2^22 (a whole image for
+// every resnet20 and lenet5 layer and alexnet-s conv1, still a row for
+// alexnet-s conv2-5) against 2^18 on Zen 5, alternating calls, 1 / 2
+// threads: the stride-2 3x3 backward data 1.13 / 1.13x (stage 2) and 1.20
+// / 1.11x (stage 3), stage-2 projection forward 1.15 / 1.00x, the stem's
+// forward 1.02 / 1.08x, alexnet-s conv1 forward 1.13x (2 threads), the
+// others 0.99-1.06x.
+constexpr int64_t kMinCallMacs = int64_t(1) << 22;
 // Output floats per image above which correlation tiles prefetch their
 // output lines (DirectCorrelation::prefetchOutput): a quarter of a Zen 3 L2.
 constexpr int64_t kPrefetchOutputFloats = int64_t(1) << 15;

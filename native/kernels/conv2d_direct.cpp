@@ -370,6 +370,12 @@ bool usePlanarForward(const Conv2DShape& s) {
 bool usePlanarBackwardData(const Conv2DShape& s) {
   return planarKernels() && s.inC <= kMaxPlanarChannels && s.strideH == 1 && s.strideW == 1;
 }
+// 3-wide filters at column stride 2 (ResNet's downsampling 3x3
+// convolutions), AVX-512: see ColumnPairsCorrelation.
+bool useColumnPairsBackwardData(const Conv2DShape& s) {
+  return activeIsa() == Isa::Avx512 && s.kernelW == 3 && s.strideW == 2 && s.dilationH == 1 && s.dilationW == 1 &&
+         s.padLeft <= kMaxColumnPairsPadLeft;
+}
 bool usePlanarBackwardFilter(const Conv2DShape& s) {
   return usePlanarForward(s) && s.outC <= planarKernelSet().maxFilterGradientChannels;
 }
@@ -931,10 +937,54 @@ bool conv2dDirectBackwardDataAccumulates(const Conv2DShape& s) {
   return kernels().accumulates && !usePlanarBackwardData(s);
 }
 
+// packed: [ci / 16][kh][kw][co][16] (ColumnPairsCorrelation); zeros: outC floats.
+void backwardDataColumnPairs(const Conv2DShape& s, const float* gradOutput, const float* filter, float* gradInput,
+                             bool accumulate, float* packed, float* zeros) {
+  const int64_t blocks = ceilDiv(s.inC, 16);
+  parallelFor(blocks * s.kernelH * 3, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      const int64_t block = k / (s.kernelH * 3), tap = k % (s.kernelH * 3);
+      float* dst = packed + k * s.outC * 16;
+      for (int64_t co = 0; co < s.outC; ++co, dst += 16) {
+        for (int64_t l = 0; l < 16; ++l) {
+          const int64_t ci = block * 16 + l;
+          dst[l] = ci < s.inC ? filter[(tap * s.inC + ci) * s.outC + co] : 0.0f;
+        }
+      }
+    }
+  });
+  std::memset(zeros, 0, static_cast<size_t>(s.outC) * sizeof(float));
+  ColumnPairsCorrelation work{};
+  work.gradOutput = gradOutput;
+  work.images = s.batch;
+  work.gradH = s.outH();
+  work.gradW = s.outW();
+  work.gradC = s.outC;
+  work.packedWeights = packed;
+  work.kernelH = s.kernelH;
+  work.strideH = s.strideH;
+  work.padTop = s.padTop;
+  work.padLeft = s.padLeft;
+  work.gradInput = gradInput;
+  work.inH = s.inH;
+  work.inW = s.inW;
+  work.inC = s.inC;
+  work.zeros = zeros;
+  work.tilePairs = balancedTile(ceilDiv(s.inW, 2), kMaxColumnPairsTile);
+  work.accumulate = accumulate ? 1 : 0;
+  parallelFor(s.batch * s.inH, s.inH, [&](int64_t begin, int64_t end) {
+    conv2dColumnPairsCorrelateAvx512(work, begin, end);
+  });
+}
+
 void conv2dBackwardDataDirect(const Conv2DShape& s, const float* gradOutput, const float* filter, float* gradInput,
                               float* workspace, bool accumulate) {
   float* packed = workspace;
   float* source = workspace + packedRegionFloats(s);
+  if (useColumnPairsBackwardData(s)) {
+    backwardDataColumnPairs(s, gradOutput, filter, gradInput, accumulate, packed, source);
+    return;
+  }
   if (usePlanarBackwardData(s)) {
     backwardDataPlanar(s, gradOutput, filter, gradInput, packed, source);
     return;

@@ -107,6 +107,32 @@ struct DirectFilterGradient {
   int wholeFilterTiles;
 };
 
+// Backward data of a layer with a 3-wide filter, column stride 2 and no
+// dilation (ResNet's downsampling 3x3 convolutions), the gradient read in
+// place (AVX-512; see conv2d_column_pairs_avx512.cpp). A tile is W pairs
+// of gradInput pixels (2j, 2j + 1) of one row and one block of 16 channels;
+// each gradient value is broadcast once and meets the three filter
+// columns' weight vectors, one FMA into each pixel it reaches:
+// gradInput[img, y, x, c] (+)= sum over kh, kw, o of
+//   gradOutput[img, oy, ox, o] * filter[kh, kw, c, o]
+// where y + padTop - kh = oy * strideH and x + padLeft - kw = 2 * ox, over
+// the gradient pixels that exist. packedWeights: [c / 16][kernelH][3][gradC][16]
+// (zero past inC). `zeros`: gradC zero floats, read in place of gradient
+// pixels outside the image. Tasks: one per (img, y).
+constexpr int64_t kMaxColumnPairsPadLeft = 2;
+constexpr int64_t kMaxColumnPairsTile = 12;  // pixel pairs: 24 accumulators + 3 weights + 1 broadcast
+struct ColumnPairsCorrelation {
+  const float* gradOutput;
+  int64_t images, gradH, gradW, gradC;
+  const float* packedWeights;
+  int64_t kernelH, strideH, padTop, padLeft;
+  float* gradInput;
+  int64_t inH, inW, inC;
+  const float* zeros;
+  int64_t tilePairs;
+  int accumulate;
+};
+
 // Channel-planar variants for layers with few output channels (fewer than a
 // vector): the lanes run along the output width instead of the channels, in
 // groups of 16 columns (one zmm, or two ymm halves on AVX2).
@@ -206,6 +232,7 @@ void conv2dPlanarCorrelateAvx512(const PlanarCorrelation& work, int64_t firstTas
 void conv2dPlanarFilterGradientAvx512(const PlanarFilterGradient& work, int64_t firstTask, int64_t endTask);
 void conv2dDirectCorrelateAvx512(const DirectCorrelation& work, int64_t firstTask, int64_t endTask);
 void conv2dDirectFilterGradientAvx512(const DirectFilterGradient& work, int64_t firstTask, int64_t endTask);
+void conv2dColumnPairsCorrelateAvx512(const ColumnPairsCorrelation& work, int64_t firstTask, int64_t endTask);
 bool conv2dDirectSpansFilterRowsAvx2(int64_t kernelH, int64_t segmentLength, int64_t nb);
 bool conv2dDirectSpansFilterRowsAvx512(int64_t kernelH, int64_t segmentLength, int64_t nb);
 #endif

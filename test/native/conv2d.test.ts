@@ -217,6 +217,14 @@ const awkward: Case[] = [
   { name: '32x32x16->32 k3 stride 2 pad1 (compact)', batch: 2, in: [32, 32, 16], outC: 32, kernel: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },
   { name: '10x13x5->16 k3 stride 2 pad [1,0,2,1] (compact, 16 channels)', batch: 2, in: [10, 13, 5], outC: 16, kernel: [3, 3], stride: [2, 2], pad: [1, 0, 2, 1] },
   { name: '9x12x3->32 k3 stride [1,2] pad1 (compact columns only)', batch: 1, in: [9, 12, 3], outC: 32, kernel: [3, 3], stride: [1, 2], pad: [1, 1, 1, 1] },
+  // AVX-512 backward data by column pairs (3-wide filters, column stride 2):
+  // odd widths (a last pair of one column), channels past a 16-channel
+  // block, each left padding 0-2, row strides 1-3, one and five filter rows.
+  { name: '9x11x17->20 k3 stride 2 pad [1,1,0,2] (column pairs, odd width)', batch: 2, in: [9, 11, 17], outC: 20, kernel: [3, 3], stride: [2, 2], pad: [1, 1, 0, 2] },
+  { name: '7x13x33->8 k[5,3] stride [3,2] pad [2,0,2,0] (column pairs, left pad 2)', batch: 1, in: [7, 13, 33], outC: 8, kernel: [5, 3], stride: [3, 2], pad: [2, 0, 2, 0] },
+  { name: '6x10x5->40 k[1,3] stride [1,2] pad [0,0,1,1] (column pairs, one filter row)', batch: 3, in: [6, 10, 5], outC: 40, kernel: [1, 3], stride: [1, 2], pad: [0, 0, 1, 1] },
+  { name: '5x1x4->16 k3 stride 2 pad1 (column pairs, one column)', batch: 2, in: [5, 1, 4], outC: 16, kernel: [3, 3], stride: [2, 2], pad: [1, 1, 1, 1] },
+  { name: '4x70x16->3 k3 stride 2 pad [0,1,1,0] (column pairs, three tiles a row)', batch: 1, in: [4, 70, 16], outC: 3, kernel: [3, 3], stride: [2, 2], pad: [0, 1, 1, 0] },
   // Whole-filter filter-gradient tiles (AVX-512): 3x3 over 3 channels and
   // 5x5 over 1, one block of output channels.
   { name: '9x11x3->7 k3 stride 2 pad [1,0,2,1] (whole-filter tiles, partial block)', batch: 3, in: [9, 11, 3], outC: 7, kernel: [3, 3], stride: [2, 2], pad: [1, 0, 2, 1] },

@@ -14,7 +14,9 @@
 //   backward data: gradOutput spread out by the stride ("transposed conv")
 //   and padded so that a stride-1 correlation with the flipped filter gives
 //   gradInput directly (strided: compact instead of spread, see
-//   DirectCorrelation::compactPhases).
+//   DirectCorrelation::compactPhases; with AVX-512, 3-wide filters at
+//   column stride 2 read the gradient in place instead, see
+//   ColumnPairsCorrelation).
 #include <algorithm>
 #include <atomic>
 #include <cstring>

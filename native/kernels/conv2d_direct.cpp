@@ -161,7 +161,8 @@ int64_t spreadW(const Conv2DShape& s) { return s.inW + (s.kernelW - 1) * s.dilat
 int64_t packedWeightFloats(const Conv2DShape& s) {
   const int64_t forward = ceilDiv(s.outC, 16) * s.inC;
   const int64_t backward = ceilDiv(s.inC, 16) * s.outC;
-  return 16 * s.kernelH * s.kernelW * std::max(forward, backward);
+  const int64_t channelPairs = ceilDiv(s.inC, 16) * 2 * ceilDiv(s.outC, 2);  // PointwisePairsCorrelation
+  return 16 * std::max(s.kernelH * s.kernelW * std::max(forward, backward), channelPairs);
 }
 
 // The gradient of a strided layer for backward data without spreading it
@@ -823,12 +824,52 @@ void correlatePerImage(DirectCorrelation& work, int64_t batch, int64_t slotFloat
   });
 }
 
-// Strided 1x1 gradInput: the pixels no gradOutput pixel reaches are zero.
-// Per image (where correlatePerImage takes whole images, see there) the
-// whole image is zeroed, one memset, just before the correlation writes the
-// reached pixels over it while its lines are in L1/L2. A separate pass over
-// the batch first wrote 4 MiB (the stage-2 projection) out to L3, and a
-// memset per unreached pixel (16 or 32 floats) took a quarter of the layer.
+// Strided 1x1 gradInput, AVX-512: see PointwisePairsCorrelation (packed:
+// its weights). Against the correlation below, alternating calls on Zen 5,
+// 1 / 2 threads: resnet20's stage-2 projection 0.96-0.99x / 1.08-1.09x,
+// stage 3 1.03-1.09x / 1.10-1.11x. Both are bound by the stores of the
+// zeros (3 MiB and 1.5 MiB a batch of 64) as much as by the arithmetic.
+void backwardDataPointwisePairs(const Conv2DShape& s, const float* gradOutput, const float* filter, float* gradInput,
+                                bool accumulate, float* packed) {
+  const int64_t blocks = ceilDiv(s.inC, 16), pairs = ceilDiv(s.outC, 2);
+  parallelFor(blocks * pairs, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      const int64_t block = k / pairs, pair = k % pairs;
+      float* dst = packed + k * 32;
+      for (int64_t h = 0; h < 2; ++h) {
+        for (int64_t lane = 0; lane < 16; ++lane) {
+          const int64_t m = lane / 2, o = 2 * pair + lane % 2;
+          const int64_t c = 16 * block + 4 * (m / 2) + 2 * h + m % 2;
+          dst[h * 16 + lane] = c < s.inC && o < s.outC ? filter[c * s.outC + o] : 0.0f;
+        }
+      }
+    }
+  });
+  PointwisePairsCorrelation work{};
+  work.gradOutput = gradOutput;
+  work.images = s.batch;
+  work.gradH = s.outH();
+  work.gradW = s.outW();
+  work.gradC = s.outC;
+  work.packedWeights = packed;
+  work.gradInput = gradInput;
+  work.inH = s.inH;
+  work.inW = s.inW;
+  work.inC = s.inC;
+  work.strideH = s.strideH;
+  work.strideW = s.strideW;
+  work.accumulate = accumulate ? 1 : 0;
+  parallelFor(s.batch * work.gradH, work.gradH, [&](int64_t begin, int64_t end) {
+    conv2dPointwisePairsCorrelateAvx512(work, begin, end);
+  });
+}
+
+// Strided 1x1 gradInput, AVX2: the pixels no gradOutput pixel reaches are
+// zero. Per image (where correlatePerImage takes whole images, see there)
+// the whole image is zeroed, one memset, just before the correlation writes
+// the reached pixels over it while its lines are in L1/L2. A separate pass
+// over the batch first wrote 4 MiB (the stage-2 projection) out to L3, and
+// a memset per unreached pixel (16 or 32 floats) took a quarter of the layer.
 // slots: any workspace (unused: the source is gradOutput itself).
 void backwardDataStridedPointwise(const Conv2DShape& s, const float* gradOutput, const float* packed,
                                   float* gradInput, bool accumulate, float* slots) {
@@ -989,6 +1030,10 @@ void conv2dBackwardDataDirect(const Conv2DShape& s, const float* gradOutput, con
   }
   if (usePlanarBackwardData(s)) {
     backwardDataPlanar(s, gradOutput, filter, gradInput, packed, source);
+    return;
+  }
+  if (isStridedPointwise(s) && activeIsa() == Isa::Avx512) {
+    backwardDataPointwisePairs(s, gradOutput, filter, gradInput, accumulate, packed);
     return;
   }
   packBackwardDataWeights(s, filter, packed, lanes());

@@ -133,6 +133,28 @@ struct ColumnPairsCorrelation {
   int accumulate;
 };
 
+// Backward data of a strided 1x1 layer (ResNet's projections), AVX-512
+// (see conv2d_pointwise_pairs_avx512.cpp): with the gradient's channels
+// taken two at a time, one broadcast of a channel pair feeds the FMAs of
+// 8 gradInput channels x 2 gradient channels per vector:
+// gradInput[img, y * strideH, x * strideW, c] (+)= sum over o of
+//   gradOutput[img, y, x, o] * filter[c, o]
+// and (unless accumulate) every other gradInput pixel is zeroed, row by row
+// beside the sums. packedWeights: per block of 16 gradInput channels, per
+// pair of gradient channels (o, o + 1), two vectors h = 0, 1 whose lane 2m
+// + k holds filter[c, o + k] for c = 16 * block + 4 * (m / 2) + 2h + m % 2
+// (zero past inC and gradC): the order in which the pair sums come out of
+// the final shuffles is the channels' own. Tasks: one per (img, y).
+constexpr int64_t kMaxPointwisePairsBlocks = 2;
+struct PointwisePairsCorrelation {
+  const float* gradOutput;
+  int64_t images, gradH, gradW, gradC;
+  const float* packedWeights;
+  float* gradInput;
+  int64_t inH, inW, inC, strideH, strideW;
+  int accumulate;
+};
+
 // Channel-planar variants for layers with few output channels (fewer than a
 // vector): the lanes run along the output width instead of the channels, in
 // groups of 16 columns (one zmm, or two ymm halves on AVX2).
@@ -232,6 +254,7 @@ void conv2dPlanarCorrelateAvx512(const PlanarCorrelation& work, int64_t firstTas
 void conv2dPlanarFilterGradientAvx512(const PlanarFilterGradient& work, int64_t firstTask, int64_t endTask);
 void conv2dDirectCorrelateAvx512(const DirectCorrelation& work, int64_t firstTask, int64_t endTask);
 void conv2dDirectFilterGradientAvx512(const DirectFilterGradient& work, int64_t firstTask, int64_t endTask);
+void conv2dPointwisePairsCorrelateAvx512(const PointwisePairsCorrelation& work, int64_t firstTask, int64_t endTask);
 void conv2dColumnPairsCorrelateAvx512(const ColumnPairsCorrelation& work, int64_t firstTask, int64_t endTask);
 bool conv2dDirectSpansFilterRowsAvx2(int64_t kernelH, int64_t segmentLength, int64_t nb);
 bool conv2dDirectSpansFilterRowsAvx512(int64_t kernelH, int64_t segmentLength, int64_t nb);

@@ -8,8 +8,8 @@
 // before it. Here a vector holds 8 gradInput channels x 2 gradient
 // channels: one 64-bit broadcast of a gradient channel pair feeds two FMAs
 // per block, and at the end two in-lane shuffles and an add per 16
-// channels sum each lane pair. The zeros are stored row by row right after
-// the row's sums, so that they drain while the next row computes.
+// channels sum each lane pair. The zeros are stored row by row just before
+// the row's sums, so that they drain while its FMAs run.
 #if defined(__x86_64__)
 
 #include <immintrin.h>

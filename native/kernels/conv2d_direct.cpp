@@ -41,11 +41,11 @@ constexpr int64_t kFilterGradientPassFloats = int64_t(1) << 16;
 // 2^18 rather than 2^16 took resnet20's stride-2 3x3 backward data from
 // one row a call to seven (1.07-1.15x on Zen 3); 2^22 (a whole image for
 // every resnet20 and lenet5 layer and alexnet-s conv1, still a row for
-// alexnet-s conv2-5) against 2^18 on Zen 5, alternating calls, 1 / 2
-// threads: the stride-2 3x3 backward data 1.13 / 1.13x (stage 2) and 1.20
-// / 1.11x (stage 3), stage-2 projection forward 1.15 / 1.00x, the stem's
-// forward 1.02 / 1.08x, alexnet-s conv1 forward 1.13x (2 threads), the
-// others 0.99-1.06x.
+// alexnet-s conv2-5) against 2^18 on Zen 5, two runs of alternating calls
+// on 1 and 2 threads: the stride-2 3x3 backward data 1.05-1.13x (stage 2)
+// and 1.11-1.20x (stage 3), alexnet-s conv1 forward 1.13x (2 threads); the
+// other layers 0.95-1.08x, as far as passes this does not touch (the
+// filter gradients) moved in the same runs.
 constexpr int64_t kMinCallMacs = int64_t(1) << 22;
 // Output floats per image above which correlation tiles prefetch their
 // output lines (DirectCorrelation::prefetchOutput): a quarter of a Zen 3 L2.

@@ -3,6 +3,8 @@
 // Layout: row-major A, B, C with leading dimensions; op(A) is M x K, op(B) is
 // K x N (see gemm.h). Loop order, outermost first:
 //   thread grid   C is cut into one block per task along whole MR x NR tiles
+//                 (a split by rows with enough rows deals them in chunks
+//                 instead, see multiplyRowsDealt)
 //   jc (NC)       columns of the block
 //   pc (KC)       steps of K; B[pc.., jc..] is packed into NR-column micro-panels
 //   ic (MC)       rows; A[ic.., pc..] is packed into MR-row micro-panels
@@ -12,17 +14,19 @@
 // Packing pads edge panels with zeros, so the microkernel never branches on
 // edges; partial tiles go through a temporary tile. Each task packs what its
 // block needs into thread-local buffers that persist across calls, so threads
-// never wait for each other, and every element of C sees the same sequence of
-// operations whatever the thread count (the tile grid and the KC steps do not
-// depend on it).
+// share no packed data (the guest's two vCPUs sit on different L3s), and
+// every element of C sees the same sequence of operations whatever the
+// thread count (the tile grid and the KC steps do not depend on it).
 #include "gemm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 
 #include "../runtime/aligned_buffer.h"
 #include "../runtime/cpu_features.h"
 #include "../runtime/thread_pool.h"
+#include "../runtime/work_dealer.h"
 #include "gemm_microkernels.h"
 
 namespace kiln {
@@ -124,6 +128,33 @@ int64_t depthPerPass(int64_t K, int64_t kcMax) {
   return (K + passes - 1) / passes;
 }
 
+// The ir and jr loops over one packed A block (mc rows from ic) and one
+// packed B block (nc columns from jc), kc steps deep.
+void multiplyBlocks(const Problem& p, const GemmMicrokernel& kernel, const float* blockA, const float* packedB,
+                    int64_t ic, int64_t mc, int64_t jc, int64_t nc, int64_t kc, float beta) {
+  const int64_t mr = kernel.mr;
+  const int64_t nr = kernel.nr;
+  alignas(64) float tile[kGemmMaxTileFloats];
+  const int64_t rowPanels = (mc + mr - 1) / mr;
+  const int64_t columnPanels = (nc + nr - 1) / nr;
+  for (int64_t r = 0; r < rowPanels; ++r) {
+    const int64_t tileRows = std::min(mr, mc - r * mr);
+    const float* panelA = blockA + r * mr * kc;
+    for (int64_t q = 0; q < columnPanels; ++q) {
+      const int64_t tileColumns = std::min(nr, nc - q * nr);
+      const float* panelB = packedB + q * nr * kc;
+      float* tileC = p.C + (ic + r * mr) * p.ldc + jc + q * nr;
+      if (tileRows == mr && tileColumns == nr) {
+        kernel.kernel(kc, panelA, panelB, tileC, p.ldc, p.alpha, beta);
+      } else {
+        // A partial tile goes through `tile`; only its valid part reaches C.
+        kernel.kernel(kc, panelA, panelB, tile, nr, 1.0f, 0.0f);
+        mergeTile(tile, nr, tileRows, tileColumns, p.alpha, beta, tileC, p.ldc);
+      }
+    }
+  }
+}
+
 void computeBlock(const Problem& p, const GemmMicrokernel& kernel, const GemmBlocking& blocking, int64_t rowBegin,
                   int64_t rowEnd, int64_t columnBegin, int64_t columnEnd) {
   const int64_t mr = kernel.mr;
@@ -137,31 +168,6 @@ void computeBlock(const Problem& p, const GemmMicrokernel& kernel, const GemmBlo
   packedABuffer.reserve(static_cast<size_t>((packedRows + mr - 1) / mr * mr * depth));
   float* packedB = packedBBuffer.data();
   float* packedA = packedABuffer.data();
-  alignas(64) float tile[kGemmMaxTileFloats];
-
-  // The ir and jr loops over one packed A block (mc rows from ic) and one
-  // packed B block (nc columns from jc), kc steps deep.
-  auto multiplyBlocks = [&](const float* blockA, int64_t ic, int64_t mc, int64_t jc, int64_t nc, int64_t kc,
-                            float beta) {
-    const int64_t rowPanels = (mc + mr - 1) / mr;
-    const int64_t columnPanels = (nc + nr - 1) / nr;
-    for (int64_t r = 0; r < rowPanels; ++r) {
-      const int64_t tileRows = std::min(mr, mc - r * mr);
-      const float* panelA = blockA + r * mr * kc;
-      for (int64_t q = 0; q < columnPanels; ++q) {
-        const int64_t tileColumns = std::min(nr, nc - q * nr);
-        const float* panelB = packedB + q * nr * kc;
-        float* tileC = p.C + (ic + r * mr) * p.ldc + jc + q * nr;
-        if (tileRows == mr && tileColumns == nr) {
-          kernel.kernel(kc, panelA, panelB, tileC, p.ldc, p.alpha, beta);
-        } else {
-          // A partial tile goes through `tile`; only its valid part reaches C.
-          kernel.kernel(kc, panelA, panelB, tile, nr, 1.0f, 0.0f);
-          mergeTile(tile, nr, tileRows, tileColumns, p.alpha, beta, tileC, p.ldc);
-        }
-      }
-    }
-  };
 
   // Both orders give every element of C the same operations in the same
   // order (K steps ascending, the same tiles), so results do not depend on
@@ -176,7 +182,7 @@ void computeBlock(const Problem& p, const GemmMicrokernel& kernel, const GemmBlo
         kernel.packB(p.transB, p.b(pc, jc), p.ldb, nc, kc, packedB);
         for (int64_t ic = rowBegin; ic < rowEnd; ic += blocking.mc) {
           const int64_t mc = std::min(blocking.mc, rowEnd - ic);
-          multiplyBlocks(packedA + (ic - rowBegin) * kc, ic, mc, jc, nc, kc, beta);
+          multiplyBlocks(p, kernel, packedA + (ic - rowBegin) * kc, packedB, ic, mc, jc, nc, kc, beta);
         }
       }
     }
@@ -191,8 +197,75 @@ void computeBlock(const Problem& p, const GemmMicrokernel& kernel, const GemmBlo
       for (int64_t ic = rowBegin; ic < rowEnd; ic += blocking.mc) {
         const int64_t mc = std::min(blocking.mc, rowEnd - ic);
         kernel.packA(p.transA, p.a(ic, pc), p.lda, mc, kc, packedA);
-        multiplyBlocks(packedA, ic, mc, jc, nc, kc, beta);
+        multiplyBlocks(p, kernel, packedA, packedB, ic, mc, jc, nc, kc, beta);
       }
+    }
+  }
+}
+
+// Least multiply-adds per dealt chunk of rows (about 10 us of one core).
+constexpr double kMinChunkMacs = 1 << 20;
+// Rows are dealt only when each thread's share holds this many chunks;
+// with fewer there is little to balance (128 and 256 ran 0.96-0.98x).
+constexpr int64_t kMinChunksPerThread = 4;
+
+int64_t panelsPerRowChunk(const Problem& p, const GemmMicrokernel& kernel) {
+  const double panelMacs = static_cast<double>(kernel.mr) * static_cast<double>(p.N) * static_cast<double>(p.K);
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(kMinChunkMacs / panelMacs)));
+}
+
+bool dealsRows(const Problem& p, const GemmMicrokernel& kernel, int tasks) {
+  const int64_t rowPanels = (p.M + kernel.mr - 1) / kernel.mr;
+  return rowPanels / panelsPerRowChunk(p, kernel) >= kMinChunksPerThread * tasks;
+}
+
+// The row split of several threads with the rows dealt in chunks instead of
+// one fixed block per thread. Per (column block, K pass), every thread packs
+// that block of B (as the fixed split did) and then takes chunks of rows
+// from a WorkDealer, its own contiguous share first, packing each chunk's A
+// just before its panels run; one parallel job per (jc, pc), so a later K
+// pass never adds to rows whose earlier pass another thread has not
+// finished. Each C tile sees the same operations in the same order whichever
+// thread runs it, so results do not depend on the thread count.
+// Why, measured at 1024 on 2 threads (alternating builds): A packed a chunk
+// at a time instead of 480 rows ahead (1.9 MiB at KC 1024, past L2): 1.03x;
+// then the dealing itself, so that the thread on the busier of the guest's
+// two L3s does fewer rows: another 1.02x. 512 and 2048 stayed within 1%.
+void multiplyRowsDealt(const Problem& p, const GemmMicrokernel& kernel, const GemmBlocking& blocking, int tasks) {
+  const int64_t mr = kernel.mr;
+  const int64_t nr = kernel.nr;
+  // Chunks of whole MR-row panels, as small as kMinChunkMacs allows: the
+  // last chunk is what a thread that finishes first can take over, so the
+  // finer the better (10-panel chunks ran 1024 at 0.96x of the fixed split,
+  // single panels at 1.03-1.04x), but a small problem's per-chunk packing
+  // and dealing cost more than they balance (AVX2 128 at 0.89x in panels).
+  const int64_t rowPanels = (p.M + mr - 1) / mr;
+  const int64_t chunkPanels = panelsPerRowChunk(p, kernel);
+  const int64_t chunks = (rowPanels + chunkPanels - 1) / chunkPanels;
+  // Chunk c covers panels [c * rowPanels / chunks, (c + 1) * rowPanels / chunks).
+  const auto chunkRow = [&](int64_t chunk) { return std::min(p.M, chunk * rowPanels / chunks * mr); };
+  const int64_t depth = depthPerPass(p.K, blocking.kc);
+  for (int64_t jc = 0; jc < p.N; jc += blocking.nc) {
+    const int64_t nc = std::min(blocking.nc, p.N - jc);
+    for (int64_t pc = 0; pc < p.K; pc += depth) {
+      const int64_t kc = std::min(depth, p.K - pc);
+      const float beta = pc == 0 ? p.beta : 1.0f;
+      WorkDealer dealer(chunks, tasks);
+      parallelTasks(tasks, [&](int task, int) {
+        packedBBuffer.reserve(static_cast<size_t>((nc + nr - 1) / nr * nr * kc));
+        packedABuffer.reserve(static_cast<size_t>((std::min(blocking.mc, chunkPanels * mr + mr) + mr - 1) / mr * mr * kc));
+        float* packedB = packedBBuffer.data();
+        float* packedA = packedABuffer.data();
+        kernel.packB(p.transB, p.b(pc, jc), p.ldb, nc, kc, packedB);
+        for (int64_t chunk = dealer.next(task); chunk < chunks; chunk = dealer.next(task)) {
+          const int64_t rowEnd = chunkRow(chunk + 1);
+          for (int64_t ic = chunkRow(chunk); ic < rowEnd; ic += blocking.mc) {
+            const int64_t mc = std::min(blocking.mc, rowEnd - ic);
+            kernel.packA(p.transA, p.a(ic, pc), p.lda, mc, kc, packedA);
+            multiplyBlocks(p, kernel, packedA, packedB, ic, mc, jc, nc, kc, beta);
+          }
+        }
+      });
     }
   }
 }
@@ -290,6 +363,10 @@ void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha
     return;
   }
   const Grid grid = chooseGrid(problem, kernel, blocking, tasks);
+  if (grid.columns == 1 && dealsRows(problem, kernel, tasks)) {
+    multiplyRowsDealt(problem, kernel, blocking, tasks);
+    return;
+  }
   const int blocks = grid.rows * grid.columns;
   parallelTasks(blocks, [&](int task, int taskCount) {
     // Normally one block per task; loop in case the pool ran fewer tasks.

@@ -189,6 +189,10 @@ t.test('1 and 2 threads give the same result', async (t) => {
       [7, 900, 100],
       [900, 7, 100],
       [20, 2 * nc + 40, 50],
+      // Rows dealt to the threads in chunks (multiplyRowsDealt in gemm.cpp)
+      // under each current kernel: several K passes; several column blocks.
+      [481, 40, 1033],
+      [1200, 2100, 40],
     ]) {
       const A = matrix(transA ? K : M, transA ? M : K, 0).data;
       const B = matrix(transB ? N : K, transB ? K : N, 0).data;

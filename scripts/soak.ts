@@ -1,5 +1,6 @@
 // Soak test (not in CI): `npm run soak -- [serve|cycles|all] [--seconds N] [--cycles N]`
-// (after `npx tsc -p tsconfig.json`; add `node --expose-gc` for steadier RSS).
+// (after `npx tsc -p tsconfig.json`). Each RSS sample follows a full collection and the
+// native finalizers it schedules (releaseUnreachable), so no flag is needed.
 //
 // serve: an HTTP server on 127.0.0.1 answers predict requests from a briefly
 //   trained lenet5 (requests are micro-batched: whatever arrived while the
@@ -36,7 +37,6 @@ const option = (name: string, fallback: number) => {
   const index = args.indexOf(`--${name}`);
   return index >= 0 ? Number(args[index + 1]) : fallback;
 };
-const gc = (globalThis as { gc?: () => void }).gc;
 const rssMB = () => process.memoryUsage().rss / 2 ** 20;
 
 function syntheticDigits(count: number, seed: number): { x: Tensor; y: Int32Array } {
@@ -205,7 +205,7 @@ async function cycles(count: number): Promise<boolean> {
   const samples = await cycleRss(count, every);
   const settled = samples.slice(Math.floor(samples.length / 4));
   const growth = settled[settled.length - 1] - settled[0];
-  console.log(`${count} cycles of build/compile/trainOnBatch/predict in ${((Date.now() - started) / 1000).toFixed(1)} s${gc ? ' (gc exposed)' : ''}`);
+  console.log(`${count} cycles of build/compile/trainOnBatch/predict in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   console.log(`RSS (MB, every ${every} cycles): ${samples.map((v) => v.toFixed(0)).join(' ')}`);
   console.log(`RSS after the first quarter: ${settled[0].toFixed(0)} -> ${settled[settled.length - 1].toFixed(0)} MB (${growth >= 0 ? '+' : ''}${growth.toFixed(1)} MB), max ${Math.max(...settled).toFixed(0)} MB`);
   return growth < 50;

@@ -253,7 +253,8 @@ void multiplyRowsDealt(const Problem& p, const GemmMicrokernel& kernel, const Ge
       WorkDealer dealer(chunks, tasks);
       parallelTasks(tasks, [&](int task, int) {
         packedBBuffer.reserve(static_cast<size_t>((nc + nr - 1) / nr * nr * kc));
-        packedABuffer.reserve(static_cast<size_t>((std::min(blocking.mc, chunkPanels * mr + mr) + mr - 1) / mr * mr * kc));
+        // A chunk is at most chunkPanels panels, packed at most MC rows at a time.
+        packedABuffer.reserve(static_cast<size_t>(std::min(blocking.mc, chunkPanels * mr) * kc));
         float* packedB = packedBBuffer.data();
         float* packedA = packedABuffer.data();
         kernel.packB(p.transB, p.b(pc, jc), p.ldb, nc, kc, packedB);

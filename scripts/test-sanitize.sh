@@ -33,6 +33,7 @@ if [[ $build -eq 1 ]]; then
     tail -40 build-sanitize.log
     exit 1
   }
+  echo "sanitizer build took $(($(date +%s) - started)) s"
 fi
 addon=build-sanitize/Release/kiln.node
 [[ -f $addon ]] || { echo "no $addon; run without --no-build"; exit 1; }

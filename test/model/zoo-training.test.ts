@@ -14,12 +14,26 @@ function batch(shape: number[], count: number, seed: number): { x: Tensor; y: In
   return { x, y };
 }
 
+// Under the sanitizers (npm run test:sanitize, KILN_SANITIZER=1) a step
+// costs 5-10x more, and these runs are there to put every layer of the full
+// models through ASan and UBSan, which a quarter of the steps does: the
+// loss must still fall by a quarter, but the batch need not be learnt to the
+// end (npm test checks that). The full runs took 106 s under ASan on a 2-core
+// Zen 1, the longest file of the sanitizer pass.
+const underSanitizer = process.env.KILN_SANITIZER === '1';
+
 async function overfit(t: { ok(v: boolean, m: string): void; same(a: unknown, b: unknown, m: string): void }, m: Model, shape: number[], steps: number, target: number): Promise<void> {
   const { x, y } = batch(shape, 10, 3);
+  const runSteps = underSanitizer ? Math.ceil(steps / 4) : steps;
   const first = await m.trainOnBatch(x, y);
   let last = first;
-  for (let step = 1; step < steps; step++) last = await m.trainOnBatch(x, y);
-  t.ok(last.loss < target, `${m.name}: loss ${first.loss.toFixed(3)} -> ${last.loss.toFixed(4)} after ${steps} steps`);
+  for (let step = 1; step < runSteps; step++) last = await m.trainOnBatch(x, y);
+  const message = `${m.name}: loss ${first.loss.toFixed(3)} -> ${last.loss.toFixed(4)} after ${runSteps} steps`;
+  if (underSanitizer) {
+    t.ok(last.loss < 0.75 * first.loss, message);
+    return;
+  }
+  t.ok(last.loss < target, message);
   const predicted = (await m.predict(x)).argMax();
   t.same([...predicted], [...y], `${m.name} predicts every training label`);
 }
@@ -36,10 +50,8 @@ t.test('resnet20 (28x28x1) overfits', async (t) => {
   await overfit(t, m, [28, 28, 1], 60, 0.1);
 });
 
-// Under the sanitizers (npm run test:sanitize) 60 alexnet-s steps take minutes;
-// its layers run there through the ops, fuzz and other model tests, and this
-// test runs in npm test.
-const underSanitizer = process.env.KILN_SANITIZER === '1';
+// Under the sanitizers 60 alexnet-s steps take minutes; its layers run there
+// through the ops, fuzz and other model tests, and this test runs in npm test.
 t.test('alexnet-s learns a small batch despite its two dropout layers', { skip: underSanitizer && 'too slow under ASan; runs in npm test' }, async (t) => {
   // Dropout 0.5 makes the training loss noisy, so judge in inference mode.
   const m = alexnetS({ seed: 1 });

@@ -105,6 +105,11 @@ struct DirectFilterGradient {
   // instead of once per filter row; tasks are the channel groups. The
   // source is padded (not unpadded): the tiles run over every output pixel.
   int wholeFilterTiles;
+  // Nonzero (only for kernel sets with maxEntryTileRows > 0, one channel
+  // group whose outC is a multiple of 8 and at most lanes): the tiles hold
+  // their sums with the lanes along the filter entries instead of the
+  // channels (see filterGradientEntryTile), tileRows <= maxEntryTileRows.
+  int entryTiles;
 };
 
 // Backward data of a layer with a 3-wide filter, column stride 2 and no
@@ -242,6 +247,9 @@ struct DirectKernelSet {
   // (DirectFilterGradient::wholeFilterTiles) for kernelH filter rows of
   // segmentLength entries and nb channel blocks.
   bool (*spansFilterRows)(int64_t kernelH, int64_t segmentLength, int64_t nb);
+  // Most entries per filter-gradient tile with DirectFilterGradient::
+  // entryTiles; 0: the filter gradient has no such tiles.
+  int64_t maxEntryTileRows;
 };
 
 #if defined(__x86_64__)

@@ -14,6 +14,9 @@
 // Filter gradient: a register tile is R consecutive (kw, ci) filter rows x NB
 // blocks; the loop runs over the output pixels, loads NB gradOutput vectors
 // and broadcasts R source values (R * NB + NB + 1 registers, V::kMaxTileRows).
+// With one block of 8 or 16 channels and 32 registers the filter gradient can
+// swap the roles instead (DirectFilterGradient::entryTiles): vectors along
+// the filter entries, loaded from the source, meet broadcast gradient values.
 //
 // V supplies the vector type and its operations:
 //   Vec, Mask; kLanes; kRegisters (vector registers); kRegistersPerMask (1

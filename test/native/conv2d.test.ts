@@ -231,6 +231,14 @@ const awkward: Case[] = [
   { name: '12x10x3->16 k3 dilation [2,1] pad1 (whole-filter tiles, dilated rows)', batch: 2, in: [12, 10, 3], outC: 16, kernel: [3, 3], dilation: [2, 1], pad: [1, 1, 1, 1] },
   { name: '9x7x1->16 k5 unpadded (whole-filter tiles)', batch: 4, in: [9, 7, 1], outC: 16, kernel: [5, 5] },
   { name: '13x8x4->8 k3 stride [3,2] pad [2,1,1,0] (compact, three row phases)', batch: 2, in: [13, 8, 4], outC: 8, kernel: [3, 3], stride: [3, 2], pad: [2, 1, 1, 0] },
+  // Filter-gradient tiles along the filter entries (AVX-512, 8 or 16
+  // channels): rows of 80 entries in two tiles of 40 read unpadded, a
+  // stride-2 unpadded source, a partial last vector with dilated columns
+  // (a segment per filter column), and a spaced copy's 512-entry segments.
+  { name: '20x18x16->16 k5 pad2 (entry tiles, 80-entry rows, unpadded)', batch: 3, in: [20, 18, 16], outC: 16, kernel: [5, 5], pad: [2, 2, 2, 2] },
+  { name: '17x33x16->8 k3 stride 2 pad [1,0,1,1] (entry tiles, stride 2, unpadded)', batch: 2, in: [17, 33, 16], outC: 8, kernel: [3, 3], stride: [2, 2], pad: [1, 0, 1, 1] },
+  { name: '9x11x20->16 k3 dilation [1,2] pad [1,1,2,2] (entry tiles, a partial vector per column)', batch: 1, in: [9, 11, 20], outC: 16, kernel: [3, 3], dilation: [1, 2], pad: [1, 1, 2, 2] },
+  { name: '5x5x512->16 k3 pad1 (entry tiles from a spaced copy)', batch: 2, in: [5, 5, 512], outC: 16, kernel: [3, 3], pad: [1, 1, 1, 1] },
 ];
 
 const realLayers: Case[] = [
@@ -282,37 +290,44 @@ t.test('random shapes match the reference', async (t) => {
 t.test('the result does not depend on the thread count', async (t) => {
   const { setNumThreads, backend } = await import('../../lib/backend');
   const before = backend().threads;
-  const o = options({ name: '', batch: 11, in: [9, 10, 17], outC: 33, kernel: [3, 3], pad: [1, 1, 1, 1] });
-  const [outH, outW] = outSize(o);
-  const x = randomArray(o.batch * o.inH * o.inW * o.inC);
-  const w = randomArray(9 * o.inC * o.outC);
-  const dy = randomArray(o.batch * outH * outW * o.outC);
-  const run = () => {
-    const y = new Float32Array(dy.length);
-    addon.conv2dForward(x, w, null, y, o);
-    const dx = new Float32Array(x.length);
-    addon.conv2dBackwardData(dy, w, dx, o);
-    const dw = new Float32Array(w.length);
-    const db = new Float32Array(o.outC);
-    addon.conv2dBackwardFilter(x, dy, dw, db, o);
-    return [y, dx, dw, db];
-  };
-  setNumThreads(1);
-  const one = run();
-  // 3 and 4 threads on this 2-core machine: each thread's share of the
-  // images (WorkDealer) is uneven (11 images) and the threads that get to
-  // run first take over the others' shares.
-  for (const threads of [2, 3, 4]) {
-    setNumThreads(threads);
-    const many = run();
-    const manyAgain = run();
-    for (let i = 0; i < one.length; i++) {
-      t.ok(relativeError(many[i], one[i]) < TOLERANCE, `output ${i} with 1 and ${threads} threads`);
-    }
-    // Which thread computes which images varies from run to run (a thread
-    // that falls behind has its share taken over); the sums must not.
-    for (let i = 0; i < many.length; i++) {
-      t.same(manyAgain[i], many[i], `output ${i} bit for bit in a second ${threads}-thread run`);
+  // The second shape takes the AVX-512 filter-gradient tiles along the
+  // filter entries (16 channels, read unpadded).
+  for (const shape of [
+    { name: '', batch: 11, in: [9, 10, 17] as [number, number, number], outC: 33, kernel: [3, 3] as [number, number] },
+    { name: '', batch: 11, in: [9, 18, 16] as [number, number, number], outC: 16, kernel: [3, 3] as [number, number] },
+  ]) {
+    const o = options({ ...shape, pad: [1, 1, 1, 1] });
+    const [outH, outW] = outSize(o);
+    const x = randomArray(o.batch * o.inH * o.inW * o.inC);
+    const w = randomArray(9 * o.inC * o.outC);
+    const dy = randomArray(o.batch * outH * outW * o.outC);
+    const run = () => {
+      const y = new Float32Array(dy.length);
+      addon.conv2dForward(x, w, null, y, o);
+      const dx = new Float32Array(x.length);
+      addon.conv2dBackwardData(dy, w, dx, o);
+      const dw = new Float32Array(w.length);
+      const db = new Float32Array(o.outC);
+      addon.conv2dBackwardFilter(x, dy, dw, db, o);
+      return [y, dx, dw, db];
+    };
+    setNumThreads(1);
+    const one = run();
+    // 3 and 4 threads on this 2-core machine: each thread's share of the
+    // images (WorkDealer) is uneven (11 images) and the threads that get to
+    // run first take over the others' shares.
+    for (const threads of [2, 3, 4]) {
+      setNumThreads(threads);
+      const many = run();
+      const manyAgain = run();
+      for (let i = 0; i < one.length; i++) {
+        t.ok(relativeError(many[i], one[i]) < TOLERANCE, `output ${i} with 1 and ${threads} threads`);
+      }
+      // Which thread computes which images varies from run to run (a thread
+      // that falls behind has its share taken over); the sums must not.
+      for (let i = 0; i < many.length; i++) {
+        t.same(manyAgain[i], many[i], `output ${i} bit for bit in a second ${threads}-thread run`);
+      }
     }
   }
   setNumThreads(before);

@@ -56,10 +56,10 @@ constexpr int64_t kPrefetchOutputFloats = int64_t(1) << 15;
 // the kernel files).
 constexpr DirectKernelSet kDirectKernelsAvx512{
     16, 4, {0, 28, 14, 8, 6}, {0, 24, 12, 8, 6}, conv2dDirectCorrelateAvx512, conv2dDirectFilterGradientAvx512,
-    true, true, true, true, true, conv2dDirectSpansFilterRowsAvx512, 48};
+    true, true, true, true, true, conv2dDirectSpansFilterRowsAvx512, conv2dDirectWholeFilterEntriesAvx512, 48};
 constexpr DirectKernelSet kDirectKernelsAvx2{
     8, 2, {0, 12, 6, 4, 2}, {0, 12, 6, 4, 2}, conv2dDirectCorrelateAvx2, conv2dDirectFilterGradientAvx2, true, true,
-    true, true, true, conv2dDirectSpansFilterRowsAvx2, 0};
+    true, true, true, conv2dDirectSpansFilterRowsAvx2, conv2dDirectWholeFilterEntriesAvx2, 0};
 
 const DirectKernelSet& kernels() { return activeIsa() == Isa::Avx512 ? kDirectKernelsAvx512 : kDirectKernelsAvx2; }
 int64_t lanes() { return kernels().lanes; }
@@ -379,7 +379,11 @@ bool useColumnPairsBackwardData(const Conv2DShape& s) {
   return activeIsa() == Isa::Avx512 && s.kernelW == 3 && s.strideW == 2 && s.dilationH == 1 && s.dilationW == 1 &&
          s.padLeft <= kMaxColumnPairsPadLeft;
 }
+// Not where the channels-last path has whole-filter tiles along the filter
+// entries (AVX-512, small filters over few channels): lenet5 conv1's planar
+// filter gradient spent ~30% of its time transposing the gradient.
 bool usePlanarBackwardFilter(const Conv2DShape& s) {
+  if (s.dilationW == 1 && kernels().wholeFilterEntries(s.kernelH, s.kernelW * s.inC, s.outC)) return false;
   return usePlanarForward(s) && s.outC <= planarKernelSet().maxFilterGradientChannels;
 }
 #endif
@@ -1184,12 +1188,17 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
   // see DirectFilterGradient::wholeFilterTiles). Their tiles read the
   // padding as it is, so never the unpadded input (below).
   const bool wholeFilter = work.segments == 1 && work.groups == 1 &&
-                           set.spansFilterRows(s.kernelH, work.segmentLength, work.blocksPerGroup);
+                           set.spansFilterRows(s.kernelH, work.segmentLength, work.blocksPerGroup, s.outC);
   if (wholeFilter) {
     work.wholeFilterTiles = 1;
     work.tileRows = s.kernelH * work.segmentLength;
     work.tilesPerSegment = 1;
   }
+  // Whole-filter tiles along the entries sum the bias gradient in passing
+  // (DirectFilterGradient::biasSums): lenet5 conv1's separate sums over
+  // its 6-channel gradient took 12% of the layer.
+  const bool tileBias =
+      wholeFilter && gradBias != nullptr && set.wholeFilterEntries(s.kernelH, work.segmentLength, s.outC);
   // One block of 8 or 16 gradient channels: tiles with their lanes along
   // the filter entries where the kernel set has them (see
   // DirectFilterGradient::entryTiles), for segments longer than a vector.
@@ -1290,6 +1299,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
       for (int64_t run = dealer.next(task); run < runs;) {
         one.gradFilter = run == 0 ? gradFilter : partials + (run - 1) * partialFloats;
         float* const biasSums = gradBias == nullptr || run == 0 ? gradBias : one.gradFilter + filterFloats;
+        one.biasSums = tileBias ? biasSums : nullptr;
         const int64_t first = s.batch * run / runs, last = s.batch * (run + 1) / runs;
         // The next run is taken as this one's last image starts, so that
         // its first image can be prefetched too (AlexNet's conv1 gradient
@@ -1335,7 +1345,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
                 set.filterGradient(one, task, task + work.groups);
               }
             }
-            if (biasSums != nullptr) {  // (several images only with one band)
+            if (biasSums != nullptr && !tileBias) {  // (several images only with one band)
               const int64_t rowEnd = one.rowEnd > 0 ? one.rowEnd : outH;
               conv2dColumnSums(one.gradOutput + one.rowBegin * outW * s.outC, (rowEnd - one.rowBegin) * outW * count,
                                s.outC, biasSums, one.accumulate != 0);
@@ -1378,6 +1388,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
       passTasks = s.kernelH * work.segments * work.tilesPerSegment * work.groups;
     }
   }
+  work.biasSums = tileBias ? gradBias : nullptr;  // one whole-filter task: one tile call at a time
   const int64_t sourceImageFloats = (readsInput ? s.inH * s.inW : paddedH(s) * paddedW(s)) * pixelStride;
   const int64_t gradImageFloats = gradStride != s.outC ? roundUp16(outH * outW * gradStride) : outH * outW * s.outC;
   // Sized by the padded image either way: AlexNet's 7x7 layers measured 5%
@@ -1418,7 +1429,7 @@ void conv2dBackwardFilterDirect(const Conv2DShape& s, const float* input, const 
       }
     });
   }
-  if (gradBias != nullptr) conv2dBiasGradient(s, gradOutput, gradBias, workspace);
+  if (gradBias != nullptr && !tileBias) conv2dBiasGradient(s, gradOutput, gradBias, workspace);
 }
 #endif
 

@@ -110,6 +110,11 @@ struct DirectFilterGradient {
   // their sums with the lanes along the filter entries instead of the
   // channels (see filterGradientEntryTile), tileRows <= maxEntryTileRows.
   int entryTiles;
+  // Non-null (only with wholeFilterTiles where the kernel set's
+  // wholeFilterEntries says so): the tiles also sum gradOutput over their
+  // pixels per channel into biasSums[0, outC), overwriting or adding as
+  // they do gradFilter.
+  float* biasSums;
 };
 
 // Backward data of a layer with a 3-wide filter, column stride 2 and no
@@ -246,7 +251,12 @@ struct DirectKernelSet {
   // Whether the filter gradient has whole-filter tiles
   // (DirectFilterGradient::wholeFilterTiles) for kernelH filter rows of
   // segmentLength entries and nb channel blocks.
-  bool (*spansFilterRows)(int64_t kernelH, int64_t segmentLength, int64_t nb);
+  bool (*spansFilterRows)(int64_t kernelH, int64_t segmentLength, int64_t nb, int64_t outC);
+  // Whether those whole-filter tiles run along the filter entries (lanes
+  // = entries, channels broadcast) for kernelH x segmentLength entries and
+  // outC channels: for few channels, where a tile along the channels would
+  // leave most lanes idle (and the channel-planar path is slower too).
+  bool (*wholeFilterEntries)(int64_t kernelH, int64_t segmentLength, int64_t outC);
   // Most entries per filter-gradient tile with DirectFilterGradient::
   // entryTiles; 0: the filter gradient has no such tiles.
   int64_t maxEntryTileRows;
@@ -264,8 +274,10 @@ void conv2dDirectCorrelateAvx512(const DirectCorrelation& work, int64_t firstTas
 void conv2dDirectFilterGradientAvx512(const DirectFilterGradient& work, int64_t firstTask, int64_t endTask);
 void conv2dPointwisePairsCorrelateAvx512(const PointwisePairsCorrelation& work, int64_t firstTask, int64_t endTask);
 void conv2dColumnPairsCorrelateAvx512(const ColumnPairsCorrelation& work, int64_t firstTask, int64_t endTask);
-bool conv2dDirectSpansFilterRowsAvx2(int64_t kernelH, int64_t segmentLength, int64_t nb);
-bool conv2dDirectSpansFilterRowsAvx512(int64_t kernelH, int64_t segmentLength, int64_t nb);
+bool conv2dDirectSpansFilterRowsAvx2(int64_t kernelH, int64_t segmentLength, int64_t nb, int64_t outC);
+bool conv2dDirectSpansFilterRowsAvx512(int64_t kernelH, int64_t segmentLength, int64_t nb, int64_t outC);
+bool conv2dDirectWholeFilterEntriesAvx2(int64_t kernelH, int64_t segmentLength, int64_t outC);
+bool conv2dDirectWholeFilterEntriesAvx512(int64_t kernelH, int64_t segmentLength, int64_t outC);
 #endif
 
 }  // namespace kiln

@@ -245,6 +245,111 @@ FilterGradientFn filterGradientKernel(int nb, int rows, bool full) {
   return full ? filterGradientKernelOf<V, true>(nb, rows) : filterGradientKernelOf<V, false>(nb, rows);
 }
 
+// A whole-filter tile along the filter entries (wholeFilterTiles with
+// the kernel set's wholeFilterEntries): all KH x SL entries of a small
+// filter over one channel block in NV vectors (lane e = entry e), and the
+// G = outC gradient channels broadcast one at a time. Each filter row's SL
+// source floats are contiguous and fill lanes [kh * SL, kh * SL + SL): a
+// masked load per vector they touch. For few channels the tile above wastes
+// lanes and loads: lenet5 conv1 (5x5 over one channel, 6 channels) used 6
+// of 16 lanes and loaded a broadcast for every FMA; here its 25 entries
+// fill 25 of 32 lanes, 12 FMAs a pixel for 6 masked loads and 6 broadcasts.
+// Lane E (the first past the entries) holds 1, so the same FMAs also sum
+// the gradient: the bias gradient, added to p.biasSums where it is set.
+constexpr int kMaxWholeEntryChannels = 12;
+template <typename V, int KH, int SL, int G>
+void filterGradientWholeEntryTile(const DirectFilterGradient& p, int64_t sourceOffset, float* gradFilter,
+                                  int64_t firstBlock, int64_t ohBegin, int64_t ohEnd, int64_t owBegin,
+                                  int64_t owEnd, bool accumulate) {
+  using Vec = typename V::Vec;
+  using Mask = typename V::Mask;
+  constexpr int L = V::kLanes, E = KH * SL, NV = (E + L - 1) / L;
+  static_assert(E < NV * L, "a lane past the entries for the bias sums");
+  (void)firstBlock;
+  alignas(64) float biasLane[L] = {};
+  biasLane[E - (NV - 1) * L] = 1.0f;
+  const Vec lastBase = V::loadu(biasLane);
+  Vec acc[NV][G];
+#pragma GCC unroll 16
+  for (int o = 0; o < G; ++o) {
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) acc[v][o] = V::zero();
+  }
+  const int64_t C = p.sourceC, outW = p.outW, gradStep = p.outC;
+  const int64_t sourceStep = p.strideW * C, sourceRowStride = p.strideH * p.sourceW * C;
+  const int64_t dyRowStride = outW * gradStep, filterRowStride = p.dilationH * p.sourceW * C;
+  // Lanes [first, end) of vector v as a mask.
+  const auto lanes = [](int first, int end) __attribute__((always_inline)) -> Mask {
+    return static_cast<Mask>(V::mask(end) & ~V::mask(first));
+  };
+  for (int64_t img = 0; img < p.images && ohBegin < ohEnd && owBegin < owEnd; ++img) {
+    const float* sourceRow = p.source + (img * p.sourceH * p.sourceW * C + sourceOffset + ohBegin * sourceRowStride +
+                                         owBegin * sourceStep);
+    const float* dyRow = p.gradOutput + img * p.outH * dyRowStride + ohBegin * dyRowStride + owBegin * gradStep;
+    for (int64_t oh = ohBegin; oh < ohEnd; ++oh, sourceRow += sourceRowStride, dyRow += dyRowStride) {
+      const float* s = sourceRow;
+      const float* dy = dyRow;
+      for (int64_t ow = owBegin; ow < owEnd; ++ow, s += sourceStep, dy += gradStep) {
+        Vec x[NV];
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) x[v] = v + 1 < NV ? V::zero() : lastBase;
+#pragma GCC unroll 16
+        for (int kh = 0; kh < KH; ++kh) {
+#pragma GCC unroll 2
+          for (int v = 0; v < NV; ++v) {
+            const int first = kh * SL > v * L ? kh * SL : v * L;
+            const int end = kh * SL + SL < v * L + L ? kh * SL + SL : v * L + L;
+            if (first >= end) continue;
+            // Lane l of vector v reads entry v * L + l of row kh's run.
+            x[v] = V::loadMerged(s + kh * filterRowStride + (v * L - kh * SL), lanes(first - v * L, end - v * L), x[v]);
+          }
+        }
+#pragma GCC unroll 16
+        for (int o = 0; o < G; ++o) {
+          const Vec g = V::broadcast(dy + o);
+#pragma GCC unroll 2
+          for (int v = 0; v < NV; ++v) acc[v][o] = V::fmadd(x[v], g, acc[v][o]);
+        }
+      }
+    }
+  }
+  alignas(64) float sums[G][NV * L];
+#pragma GCC unroll 16
+  for (int o = 0; o < G; ++o) {
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) V::storeu(&sums[o][v * L], acc[v][o]);
+  }
+  for (int e = 0; e < E; ++e) {
+    float* row = gradFilter + e * p.outC;
+    for (int o = 0; o < G; ++o) row[o] = accumulate ? row[o] + sums[o][e] : sums[o][e];
+  }
+  if (p.biasSums != nullptr) {
+    for (int o = 0; o < G; ++o) p.biasSums[o] = accumulate ? p.biasSums[o] + sums[o][E] : sums[o][E];
+  }
+}
+
+template <typename V, int KH, int SL, int... G>
+const FilterGradientFn* wholeEntryTable(std::integer_sequence<int, G...>) {
+  static const FilterGradientFn table[] = {&filterGradientWholeEntryTile<V, KH, SL, G + 1>...};
+  return table;
+}
+
+// The whole-filter entry tile for kernelH x segmentLength entries and outC
+// channels, or null: 5x5 and 3x3 over one channel (segmentLength = kernelW
+// * channels), at most kMaxWholeEntryChannels channels, AVX-512.
+template <typename V>
+FilterGradientFn wholeFilterEntryKernel(int64_t kernelH, int64_t segmentLength, int64_t outC) {
+  if constexpr (V::kRegisters >= 32) {
+    if (outC >= 1 && outC <= kMaxWholeEntryChannels) {
+      const auto channels = std::make_integer_sequence<int, kMaxWholeEntryChannels>();
+      if (kernelH == 5 && segmentLength == 5) return wholeEntryTable<V, 5, 5>(channels)[outC - 1];
+      if (kernelH == 3 && segmentLength == 3) return wholeEntryTable<V, 3, 3>(channels)[outC - 1];
+    }
+  }
+  (void)kernelH, (void)segmentLength, (void)outC;
+  return nullptr;
+}
+
 // Whole-filter tiles (DirectFilterGradient::wholeFilterTiles) where the
 // registers hold a sum for every filter entry of one channel block: 3x3
 // over 3 channels (resnet20's stem, 27 entries) and 5x5 over 1 (lenet5's
@@ -252,7 +357,10 @@ FilterGradientFn filterGradientKernel(int nb, int rows, bool full) {
 // vector once per row and fed it only 9 or 5 FMAs, too few to hide the
 // load; the stem's filter gradient spent ~25% of its time at those loads.
 template <typename V>
-FilterGradientFn wholeFilterKernel(int64_t kernelH, int64_t segmentLength, int64_t nb, bool full) {
+FilterGradientFn wholeFilterKernel(int64_t kernelH, int64_t segmentLength, int64_t nb, bool full, int64_t outC) {
+  if (nb == 1) {
+    if (const FilterGradientFn entries = wholeFilterEntryKernel<V>(kernelH, segmentLength, outC)) return entries;
+  }
   if constexpr (V::kRegisters >= 32) {
     if (nb == 1 && kernelH == 3 && segmentLength == 9) {
       return full ? &filterGradientTile<V, 1, 27, true, 9> : &filterGradientTile<V, 1, 27, false, 9>;
@@ -291,8 +399,8 @@ void directFilterGradientTasks(const DirectFilterGradient& p, int64_t firstTask,
       const int64_t firstBlock = group * p.blocksPerGroup;
       const int64_t nb = blocks - firstBlock < p.blocksPerGroup ? blocks - firstBlock : p.blocksPerGroup;
       const bool full = p.outC >= (firstBlock + nb) * V::kLanes;
-      wholeFilterKernel<V>(p.kernelH, p.segmentLength, nb, full)(p, 0, p.gradFilter, firstBlock, ohBegin, ohEnd, 0,
-                                                                 p.outW, p.accumulate != 0);
+      wholeFilterKernel<V>(p.kernelH, p.segmentLength, nb, full, p.outC)(p, 0, p.gradFilter, firstBlock, ohBegin,
+                                                                        ohEnd, 0, p.outW, p.accumulate != 0);
     }
     return;
   }

@@ -17,8 +17,12 @@ void conv2dDirectFilterGradientAvx2(const DirectFilterGradient& work, int64_t fi
   directFilterGradientTasks<Avx2Vectors>(work, firstTask, endTask);
 }
 
-bool conv2dDirectSpansFilterRowsAvx2(int64_t kernelH, int64_t segmentLength, int64_t nb) {
-  return wholeFilterKernel<Avx2Vectors>(kernelH, segmentLength, nb, true) != nullptr;
+bool conv2dDirectSpansFilterRowsAvx2(int64_t kernelH, int64_t segmentLength, int64_t nb, int64_t outC) {
+  return wholeFilterKernel<Avx2Vectors>(kernelH, segmentLength, nb, true, outC) != nullptr;
+}
+
+bool conv2dDirectWholeFilterEntriesAvx2(int64_t kernelH, int64_t segmentLength, int64_t outC) {
+  return wholeFilterEntryKernel<Avx2Vectors>(kernelH, segmentLength, outC) != nullptr;
 }
 
 }  // namespace kiln

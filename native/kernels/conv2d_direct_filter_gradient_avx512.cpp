@@ -17,8 +17,12 @@ void conv2dDirectFilterGradientAvx512(const DirectFilterGradient& work, int64_t 
   directFilterGradientTasks<Avx512Vectors>(work, firstTask, endTask);
 }
 
-bool conv2dDirectSpansFilterRowsAvx512(int64_t kernelH, int64_t segmentLength, int64_t nb) {
-  return wholeFilterKernel<Avx512Vectors>(kernelH, segmentLength, nb, true) != nullptr;
+bool conv2dDirectSpansFilterRowsAvx512(int64_t kernelH, int64_t segmentLength, int64_t nb, int64_t outC) {
+  return wholeFilterKernel<Avx512Vectors>(kernelH, segmentLength, nb, true, outC) != nullptr;
+}
+
+bool conv2dDirectWholeFilterEntriesAvx512(int64_t kernelH, int64_t segmentLength, int64_t outC) {
+  return wholeFilterEntryKernel<Avx512Vectors>(kernelH, segmentLength, outC) != nullptr;
 }
 
 }  // namespace kiln

@@ -37,6 +37,8 @@ struct Avx512Vectors {
   static Vec load(const float* p) { return _mm512_load_ps(p); }
   static Vec loadu(const float* p) { return _mm512_loadu_ps(p); }
   static Vec loadMasked(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  // The lanes in m from p, the others from `into`.
+  static Vec loadMerged(const float* p, Mask m, Vec into) { return _mm512_mask_loadu_ps(into, m, p); }
   static void storeu(float* p, Vec v) { _mm512_storeu_ps(p, v); }
   static void storeMasked(float* p, Mask m, Vec v) { _mm512_mask_storeu_ps(p, m, v); }
   static Vec broadcast(const float* p) { return _mm512_set1_ps(*p); }

@@ -230,6 +230,12 @@ const awkward: Case[] = [
   { name: '9x11x3->7 k3 stride 2 pad [1,0,2,1] (whole-filter tiles, partial block)', batch: 3, in: [9, 11, 3], outC: 7, kernel: [3, 3], stride: [2, 2], pad: [1, 0, 2, 1] },
   { name: '12x10x3->16 k3 dilation [2,1] pad1 (whole-filter tiles, dilated rows)', batch: 2, in: [12, 10, 3], outC: 16, kernel: [3, 3], dilation: [2, 1], pad: [1, 1, 1, 1] },
   { name: '9x7x1->16 k5 unpadded (whole-filter tiles)', batch: 4, in: [9, 7, 1], outC: 16, kernel: [5, 5] },
+  // Whole-filter tiles along the filter entries (AVX-512, at most 12
+  // channels): 5x5 and 3x3 over one channel, and 5x1 over five channels
+  // (the same 5 x 5 entries), the bias gradient summed in a spare lane.
+  { name: '10x9x1->12 k5 stride 2 pad [2,1,0,2] (whole-filter entry tiles)', batch: 3, in: [10, 9, 1], outC: 12, kernel: [5, 5], stride: [2, 2], pad: [2, 1, 0, 2] },
+  { name: '8x11x1->1 k3 dilation [2,1] pad1 (whole-filter entry tiles, one channel)', batch: 2, in: [8, 11, 1], outC: 1, kernel: [3, 3], dilation: [2, 1], pad: [1, 1, 1, 1] },
+  { name: '9x6x5->9 k[5,1] pad [2,2,0,0] (whole-filter entry tiles, five channels)', batch: 3, in: [9, 6, 5], outC: 9, kernel: [5, 1], pad: [2, 2, 0, 0] },
   { name: '13x8x4->8 k3 stride [3,2] pad [2,1,1,0] (compact, three row phases)', batch: 2, in: [13, 8, 4], outC: 8, kernel: [3, 3], stride: [3, 2], pad: [2, 1, 1, 0] },
   // Filter-gradient tiles along the filter entries (AVX-512, 8 or 16
   // channels): rows of 80 entries in two tiles of 40 read unpadded, a
@@ -290,11 +296,13 @@ t.test('random shapes match the reference', async (t) => {
 t.test('the result does not depend on the thread count', async (t) => {
   const { setNumThreads, backend } = await import('../../lib/backend');
   const before = backend().threads;
-  // The second shape takes the AVX-512 filter-gradient tiles along the
-  // filter entries (16 channels, read unpadded).
+  // The second and third shapes take the AVX-512 filter-gradient tiles
+  // along the filter entries (16 channels, read unpadded; the whole 3x3
+  // filter of one input channel, with the bias gradient in a spare lane).
   for (const shape of [
     { name: '', batch: 11, in: [9, 10, 17] as [number, number, number], outC: 33, kernel: [3, 3] as [number, number] },
     { name: '', batch: 11, in: [9, 18, 16] as [number, number, number], outC: 16, kernel: [3, 3] as [number, number] },
+    { name: '', batch: 11, in: [12, 13, 1] as [number, number, number], outC: 6, kernel: [3, 3] as [number, number] },
   ]) {
     const o = options({ ...shape, pad: [1, 1, 1, 1] });
     const [outH, outW] = outSize(o);

@@ -162,6 +162,98 @@ void planarCorrelateTile(const PlanarCorrelation& p, int64_t img, int64_t oh0, i
 
 using PlanarCorrelateFn = void (*)(const PlanarCorrelation&, int64_t, int64_t, int64_t);
 
+// One output channel (lenet5 conv1's backward data), row stride and
+// dilation 1, KH filter rows: the tile above loads a source vector for
+// every FMA (one broadcast weight meets each vector once), and with AVX-512
+// most of those loads straddle two lines (the kw shifts), so it ran at the
+// loads' pace. Here each source row of the tile's RH + KH - 1 is loaded
+// once per (kw, c) and meets the KH weights of that column: up to KH FMAs
+// per load. Source rows outside [liveRowBegin, liveRowEnd) (zero padding)
+// are skipped.
+template <typename V, int KH, int A, int RH>
+void planarCorrelateSharedRowsTile(const PlanarCorrelation& p, int64_t img, int64_t oh0, int64_t x0) {
+  using Vec = typename V::Vec;
+  constexpr int SR = RH + KH - 1;  // source rows
+  Vec acc[RH][A];
+#pragma GCC unroll 8
+  for (int r = 0; r < RH; ++r) {
+#pragma GCC unroll 4
+    for (int a = 0; a < A; ++a) acc[r][a] = V::zero();
+  }
+  const int64_t C = p.sourceC, W = p.sourceW, kernelW = p.kernelW, tapStride = p.dilationW;
+  const float* base = p.source + (img * p.sourceH + oh0) * C * W + x0;
+  bool live[SR];
+#pragma GCC unroll 16
+  for (int q = 0; q < SR; ++q) {
+    const int64_t row = oh0 + q;
+    live[q] = p.liveRowEnd <= 0 || (row >= p.liveRowBegin && row < p.liveRowEnd);
+  }
+  for (int64_t kw = 0; kw < kernelW; ++kw) {
+    for (int64_t c = 0; c < C; ++c) {
+      Vec w[KH];
+#pragma GCC unroll 8
+      for (int kh = 0; kh < KH; ++kh) {
+        w[kh] = V::broadcast(p.weights + (kh * kernelW + kw) * C + c);
+        V::inRegister(w[kh]);
+      }
+      const float* column = base + c * W + kw * tapStride;
+#pragma GCC unroll 16
+      for (int q = 0; q < SR; ++q) {
+        if (!live[q]) continue;
+#pragma GCC unroll 4
+        for (int a = 0; a < A; ++a) {
+          Vec x = V::loadu(column + q * C * W + a * V::kLanes);
+          V::inRegister(x);
+          // Output row r reads source row q with filter row q - r.
+#pragma GCC unroll 8
+          for (int r = 0; r < RH; ++r) {
+            if (q - r >= 0 && q - r < KH) acc[r][a] = V::fmadd(x, w[q - r], acc[r][a]);
+          }
+        }
+      }
+    }
+  }
+  const Vec biasVector = p.bias != nullptr ? V::set1(p.bias[0]) : V::zero();
+  const Vec zero = V::zero();
+#pragma GCC unroll 8
+  for (int r = 0; r < RH; ++r) {
+    float* outRow = p.output + ((img * p.outH + oh0 + r) * p.outW);
+#pragma GCC unroll 4
+    for (int a = 0; a < A; ++a) {
+      const int64_t col0 = x0 + a * V::kLanes;
+      if (col0 >= p.outW) break;
+      const int64_t n = p.outW - col0 < V::kLanes ? p.outW - col0 : V::kLanes;
+      Vec y[1] = {V::add(acc[r][a], biasVector)};
+      if (p.relu) y[0] = V::max(y[0], zero);
+      V::template storePixels<1>(outRow + col0, y, n);
+    }
+  }
+}
+
+template <typename V, int KH, int A, int... R>
+const PlanarCorrelateFn* sharedRowVariants(std::integer_sequence<int, R...>) {
+  static const PlanarCorrelateFn table[] = {&planarCorrelateSharedRowsTile<V, KH, A, R + 1>...};
+  return table;
+}
+
+// The shared-rows tile for a task's shape, or null where it does not apply
+// (AVX-512 only: with AVX2's 16 registers the tile's rows would not fit).
+template <typename V>
+PlanarCorrelateFn planarSharedRowsKernel(const PlanarCorrelation& p, int units, int rows) {
+  if constexpr (V::kRegisters >= 32 && V::kMaxUnits == 2) {
+    if (p.outC != 1 || p.strideH != 1 || p.dilationH != 1 || rows > kPlanarMaxRows) return nullptr;
+    const auto sequence = std::make_integer_sequence<int, kPlanarMaxRows>();
+    if (p.kernelH == 5) {
+      return units == 1 ? sharedRowVariants<V, 5, 1>(sequence)[rows - 1] : sharedRowVariants<V, 5, 2>(sequence)[rows - 1];
+    }
+    if (p.kernelH == 3) {
+      return units == 1 ? sharedRowVariants<V, 3, 1>(sequence)[rows - 1] : sharedRowVariants<V, 3, 2>(sequence)[rows - 1];
+    }
+  }
+  (void)p, (void)units, (void)rows;
+  return nullptr;
+}
+
 // Only the tiles that fit in the registers are instantiated.
 template <typename V, int OC, int A, int RH>
 constexpr PlanarCorrelateFn correlateEntry() {
@@ -336,7 +428,9 @@ void planarCorrelateTasks(const PlanarCorrelation& p, int64_t firstTask, int64_t
       const int tileRows = static_cast<int>(rows - r0 < rowStep[key] ? rows - r0 : rowStep[key]);
       for (int64_t h0 = 0; h0 < units; h0 += step[key]) {
         const int width = static_cast<int>(units - h0 < step[key] ? units - h0 : step[key]);
-        planarCorrelateKernel<V>(p.outC, width, tileRows)(p, img, oh0 + r0, x0 + h0 * V::kLanes);
+        PlanarCorrelateFn kernel = planarSharedRowsKernel<V>(p, width, tileRows);
+        if (kernel == nullptr) kernel = planarCorrelateKernel<V>(p.outC, width, tileRows);
+        kernel(p, img, oh0 + r0, x0 + h0 * V::kLanes);
       }
     }
     if (++group == p.columnGroups) {

@@ -196,18 +196,28 @@ void packB(bool transB, const float* source, int64_t ldb, int64_t columns, int64
   const int64_t rest = columns - fullPanels * kColumns;
   const __mmask16 lowMask = firstLanes(rest < 16 ? rest : 16);
   const __mmask16 highMask = firstLanes(rest < 16 ? 0 : rest - 16);
-  for (int64_t k = 0; k < kc; ++k) {
-    const float* row = source + k * ldb;
-    float* out = packed + k * kColumns;
+  // Blocks of kStepBlock rows, panel by panel within a block: each panel
+  // gets a run of whole lines (kStepBlock x 128 bytes) at a time. Row by row
+  // over every panel, the stores went to lines 128 KiB apart (KC 1024), all
+  // in the same few L1 sets.
+  constexpr int64_t kStepBlock = 16;
+  for (int64_t k0 = 0; k0 < kc; k0 += kStepBlock) {
+    const int64_t steps = kc - k0 < kStepBlock ? kc - k0 : kStepBlock;
     for (int64_t q = 0; q < fullPanels; ++q) {
-      _mm512_store_ps(out, _mm512_loadu_ps(row));
-      _mm512_store_ps(out + 16, _mm512_loadu_ps(row + 16));
-      row += kColumns;
-      out += kColumns * kc;
+      const float* row = source + k0 * ldb + q * kColumns;
+      float* out = packed + q * kColumns * kc + k0 * kColumns;
+      for (int64_t k = 0; k < steps; ++k, row += ldb, out += kColumns) {
+        _mm512_store_ps(out, _mm512_loadu_ps(row));
+        _mm512_store_ps(out + 16, _mm512_loadu_ps(row + 16));
+      }
     }
     if (rest > 0) {
-      _mm512_store_ps(out, _mm512_maskz_loadu_ps(lowMask, row));
-      _mm512_store_ps(out + 16, _mm512_maskz_loadu_ps(highMask, row + 16));
+      const float* row = source + k0 * ldb + fullPanels * kColumns;
+      float* out = packed + fullPanels * kColumns * kc + k0 * kColumns;
+      for (int64_t k = 0; k < steps; ++k, row += ldb, out += kColumns) {
+        _mm512_store_ps(out, _mm512_maskz_loadu_ps(lowMask, row));
+        _mm512_store_ps(out + 16, _mm512_maskz_loadu_ps(highMask, row + 16));
+      }
     }
   }
 }
